@@ -1,0 +1,127 @@
+"""Benchmarks: each fast path next to the simple approach it replaces.
+
+Run on demand (``course bench``), never as timed assertions in the tests:
+machines are shared and noisy, so the figures that matter are ratios measured
+side by side in one process, plus the model's accuracy on real descriptions
+next to its accuracy on the synthetic held-out split.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from course_lib import model as ft
+from course_lib import preprocessing
+from course_lib.corpus import DEFAULT_ROWS
+from course_lib.dataset import load_dataset, train_test_split
+from course_lib.train import dev_sample, evaluate_fasttext
+
+
+def best_of(repeat: int, func: Callable[[], Any]) -> tuple[float, Any]:
+    """Fastest wall time of ``repeat`` calls (the least disturbed by other load)."""
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - started)
+    return min(times), result
+
+
+def bench_preprocessing(texts: pd.Series) -> dict[str, Any]:
+    """Fast path (cold token cache) vs the per-word ``apply`` + nltk reference."""
+
+    def fast() -> list[str]:
+        preprocessing._token_cache.clear()
+        return preprocessing.clean_texts(texts)
+
+    fast_s, fast_out = best_of(3, fast)
+    reference_s, reference_out = best_of(1, lambda: preprocessing.reference_clean(texts).tolist())
+    return {
+        "descriptions": len(texts),
+        "reference_s": reference_s,
+        "fast_s": fast_s,
+        "speedup": reference_s / fast_s,
+        "identical_output": fast_out == reference_out,
+    }
+
+
+def bench_wrapper(model, texts: list[str]) -> dict[str, Any]:
+    """Wrapper ``predict`` (cleaning + ranking dicts) vs raw fastText ``predict``."""
+    from course_lib.wrapper import FastTextClassifier
+
+    wrapper = FastTextClassifier()
+    wrapper.model = model
+    raw_s, _ = best_of(5, lambda: model.predict([t.replace("\n", " ") for t in texts], k=1))
+    wrapper_s, _ = best_of(5, lambda: wrapper.predict(None, texts, {"k": 1}))
+    return {
+        "descriptions": len(texts),
+        "raw_fasttext_s": raw_s,
+        "wrapper_s": wrapper_s,
+        "overhead": wrapper_s / raw_s,
+    }
+
+
+_TRAIN_SCRIPT = """
+import json, resource, sys, time
+from course_lib import model as ft
+from course_lib.dataset import load_dataset, train_test_split
+from course_lib.preprocessing import clean_texts
+frame, _ = load_dataset(None, n_rows=int(sys.argv[1]))
+train, _ = train_test_split(frame, 0.2, 0)
+started = time.perf_counter()
+texts = clean_texts(train["text"])
+cleaned = time.perf_counter()
+model = ft.train(texts, train["nace"].tolist(), ft.Hyperparameters(loss=sys.argv[2]))
+done = time.perf_counter()
+model.save_model(sys.argv[3])
+print(json.dumps({"rows": len(train), "clean_s": cleaned - started, "train_s": done - cleaned,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_training(rows: int, loss: str, model_path: Path) -> dict[str, Any]:
+    """Train in a child process so its peak memory is its own."""
+    out = subprocess.run(
+        [sys.executable, "-c", _TRAIN_SCRIPT, str(rows), loss, str(model_path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {"loss": loss, **json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def run_benchmarks(rows: int = DEFAULT_ROWS, preprocess_rows: int = 100_000) -> dict[str, Any]:
+    """All benchmarks on the default corpus; returns what ``course bench`` prints."""
+    frame, _ = load_dataset(None, n_rows=rows)
+    _, test = train_test_split(frame, 0.2, 0)
+    texts = frame["text"].sample(min(preprocess_rows, len(frame)), random_state=0, replace=False)
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": _cpu_count()},
+        "preprocessing": bench_preprocessing(texts.reset_index(drop=True)),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.bin"
+        results["training"] = bench_training(rows, "ova", path)
+        model = ft.load(path)
+        results["wrapper"] = bench_wrapper(model, test["text"].head(10_000).tolist())
+        results["accuracy"] = {
+            "held_out_synthetic": evaluate_fasttext(model, test),
+            "real_sirene_212": evaluate_fasttext(model, dev_sample()),
+        }
+    results["parent_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return results
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))

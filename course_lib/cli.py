@@ -1,0 +1,300 @@
+"""``course``: the command line of the course (data, mlflow, train, predict, evaluate, bench).
+
+Each command resolves its settings when it runs, prints progress on long
+steps and ends with one summary line.  A :class:`CourseError` (bad input,
+server down) is printed as a message with what to do, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from course_lib import settings
+from course_lib.errors import CourseError
+
+app = typer.Typer(
+    help="An introduction to MLOps with MLflow: the course's command line.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ModelName = Annotated[str, typer.Option("--model", help="Registered model name.")]
+Version = Annotated[str | None, typer.Option(help="Model version (default: newest).")]
+Alias = Annotated[str | None, typer.Option(help="Model alias, e.g. champion.")]
+
+
+@app.command()
+def data(
+    rows: Annotated[int, typer.Option(min=1, help="Number of descriptions to generate.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same corpus).")] = 0,
+) -> None:
+    """Generate the training corpus (cached in the state folder) and describe it."""
+    from course_lib.dataset import ensure_generated, load_dataset
+
+    path = ensure_generated(rows, seed)
+    frame, _ = load_dataset(str(path))
+    console.print(frame.sample(min(8, len(frame)), random_state=seed).to_string(index=False))
+    console.print(
+        f"[bold]{len(frame):,} descriptions, {frame['nace'].nunique()} subclasses[/bold] in {path}"
+    )
+
+
+@app.command("mlflow")
+def mlflow_server(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Start the course's MLflow tracking server and keep it up until Ctrl-C."""
+    from course_lib import tracking
+
+    running = tracking.running_server()
+    if running:
+        console.print(f"an MLflow server is already running at {running.uri} (pid {running.pid})")
+        return
+    console.print(f"starting MLflow on 127.0.0.1:{port} (state in {settings.mlflow_dir()})…")
+    server = tracking.start_server(port)
+    console.print(f"MLflow tracking server: [bold]{server.uri}[/bold]  (log: {server.log})")
+    console.print(f"in another shell: export MLFLOW_TRACKING_URI={server.uri}")
+    console.print("Ctrl-C stops it.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while tracking.running_server():
+            time.sleep(1)
+        console.print("the MLflow server stopped.")
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        tracking.stop_server(server)
+        console.print("MLflow server stopped.")
+
+
+@app.command()
+def train(
+    data: Annotated[
+        str | None,
+        typer.Option(help="Parquet/CSV path, https URL or s3:// URI (default: generated corpus)."),
+    ] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Size of the generated corpus.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Seed of the corpus and of the split.")] = 0,
+    test_size: Annotated[float, typer.Option(help="Held-out fraction.")] = 0.2,
+    dim: Annotated[int, typer.Option(min=1)] = 50,
+    lr: Annotated[float, typer.Option(min=0.0)] = 0.4,
+    epoch: Annotated[int, typer.Option(min=1)] = 5,
+    word_ngrams: Annotated[int, typer.Option("--wordNgrams", min=1)] = 2,
+    minn: Annotated[int, typer.Option(min=0)] = 3,
+    maxn: Annotated[int, typer.Option(min=0)] = 5,
+    min_count: Annotated[int, typer.Option("--minCount", min=1)] = 1,
+    bucket: Annotated[int, typer.Option(min=0)] = 200_000,
+    thread: Annotated[int, typer.Option(min=1)] = 2,
+    loss: Annotated[str, typer.Option(help="ova, softmax, hs or ns.")] = "ova",
+    experiment: Annotated[str, typer.Option()] = settings.DEFAULT_EXPERIMENT,
+    register: Annotated[
+        str, typer.Option("--register", help="Registered model name ('' to skip).")
+    ] = settings.DEFAULT_MODEL_NAME,
+    alias: Annotated[
+        str | None, typer.Option(help="Alias to point at the new version, e.g. champion.")
+    ] = None,
+    examples: Annotated[
+        bool, typer.Option(help="Predict a few examples from the registry at the end.")
+    ] = True,
+) -> None:
+    """Train fastText, log the run to MLflow and register the model."""
+    from course_lib import tracking
+    from course_lib.model import Hyperparameters
+    from course_lib.train import TrainConfig, run_training
+
+    if loss not in {"ova", "softmax", "hs", "ns"}:
+        raise CourseError(f"--loss {loss!r}: choose ova, softmax, hs or ns")
+    params = Hyperparameters(
+        dim=dim, lr=lr, epoch=epoch, wordNgrams=word_ngrams, minn=minn, maxn=maxn,
+        minCount=min_count, bucket=bucket, thread=thread, loss=loss,
+    )  # fmt: skip
+    config = TrainConfig(data, rows, seed, test_size, params, experiment, register or None, alias)
+    with tracking.tracking_server() as uri:
+        console.print(f"tracking server: {uri}")
+        result = run_training(config, status=console.print)
+        _print_metrics(result.metrics)
+        if examples and result.model_version:
+            _print_predictions(f"models:/{register}/{result.model_version}", _EXAMPLES, k=1)
+    registered = f", registered {register} v{result.model_version}" if result.model_version else ""
+    console.print(
+        f"[bold green]run {result.run_id}[/bold green]: subclass accuracy "
+        f"{result.metrics['test_accuracy_subclass']:.3f} held out, "
+        f"{result.metrics['dev_accuracy_subclass']:.3f} on real descriptions{registered}"
+    )
+
+
+_EXAMPLES = [
+    "boulanger",
+    "COIFFURE MIXTE",
+    "vendeur d'huîtres sur les marchés",
+    "conseil en informatique",
+]
+
+
+def _print_metrics(metrics: dict[str, float]) -> None:
+    table = Table(title="accuracy by NAF level")
+    table.add_column("metric")
+    for column in ("held-out (synthetic)", "real (212 Sirene rows)"):
+        table.add_column(column, justify="right")
+    for key in sorted(k.removeprefix("test_") for k in metrics if k.startswith("test_")):
+        table.add_row(
+            key, f"{metrics['test_' + key]:.3f}", f"{metrics.get('dev_' + key, float('nan')):.3f}"
+        )
+    console.print(table)
+
+
+def _print_predictions(model_uri: str, texts: list[str], k: int) -> None:
+    import mlflow
+
+    from course_lib.nomenclature import dotted_code, load_nomenclature
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    predictions = model.predict(texts, params={"k": k})
+    nomenclature = load_nomenclature()
+    table = Table(title=f"predictions of {model_uri}")
+    for column in ("description", "rank", "code", "label", "probability"):
+        table.add_column(column)
+    for text, ranked in zip(texts, predictions, strict=True):
+        if not ranked:
+            table.add_row(text, "-", "-", "no word the model can read", "-")
+        for rank, p in enumerate(ranked, start=1):
+            table.add_row(
+                text if rank == 1 else "", str(rank), dotted_code(p["nace"]),
+                nomenclature.label(p["nace"]), f"{p['probability']:.3f}",
+            )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="Descriptions to classify.")],
+    k: Annotated[
+        int, typer.Option("--k", "-k", min=1, max=50, help="Ranked codes per description.")
+    ] = 3,
+    model: ModelName = settings.DEFAULT_MODEL_NAME,
+    version: Version = None,
+    alias: Alias = None,
+) -> None:
+    """Classify descriptions with a registered model: ranked codes with labels."""
+    from course_lib import registry, tracking
+    from course_lib.wrapper import InvalidInput
+
+    with tracking.tracking_server():
+        uri = registry.resolve_model_uri(model, version, alias)
+        try:
+            _print_predictions(uri, texts, k)
+        except InvalidInput as exc:
+            raise CourseError(str(exc)) from exc
+    console.print(f"{len(texts)} description(s) classified by {uri}")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[
+        str | None,
+        typer.Option(help="Parquet/CSV with nace and text (default: the 212 real Sirene rows)."),
+    ] = None,
+    model: ModelName = settings.DEFAULT_MODEL_NAME,
+    version: Version = None,
+    alias: Alias = None,
+) -> None:
+    """Accuracy of a registered model at each NAF level on labelled descriptions."""
+    import mlflow
+
+    from course_lib import registry, tracking
+    from course_lib.dataset import load_dataset
+    from course_lib.evaluation import accuracy_by_level
+    from course_lib.train import dev_sample
+
+    frame, report = (dev_sample(), None) if data is None else load_dataset(data)
+    if report:
+        console.print(report.summary())
+    with tracking.tracking_server():
+        uri = registry.resolve_model_uri(model, version, alias)
+        predictions = mlflow.pyfunc.load_model(uri).predict(frame["text"].tolist(), params={"k": 5})
+    ranked = [[p["nace"] for p in row] for row in predictions]
+    metrics = accuracy_by_level(frame["nace"], ranked)
+    table = Table(title=f"{uri} on {data or 'the 212 real Sirene descriptions'}")
+    table.add_column("metric")
+    table.add_column("accuracy", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.3f}")
+    console.print(table)
+    console.print(
+        f"{len(frame):,} descriptions: subclass {metrics['accuracy_subclass']:.3f}, "
+        f"section {metrics['accuracy_section']:.3f}, top-5 {metrics['top5_accuracy_subclass']:.3f}"
+    )
+
+
+@app.command()
+def bench(
+    rows: Annotated[int, typer.Option(min=1000, help="Corpus size for training.")] = 200_000,
+    preprocess_rows: Annotated[int, typer.Option(min=100)] = 100_000,
+    output: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path(
+        "benchmarks/results.json"
+    ),
+) -> None:
+    """Benchmarks side by side with the simple approach; table + JSON."""
+    import json
+
+    from course_lib.bench import run_benchmarks
+
+    console.print(f"benchmarking on a {rows:,}-row corpus (a few minutes)…")
+    results = run_benchmarks(rows, preprocess_rows)
+    pre, wrap, fit = results["preprocessing"], results["wrapper"], results["training"]
+    table = Table(title="benchmarks (best of repeated runs; ratios matter, not seconds)")
+    for column in ("what", "simple approach", "course_lib", "ratio", "target"):
+        table.add_column(column)
+    table.add_row(
+        f"clean {pre['descriptions']:,} descriptions", f"{pre['reference_s']:.2f} s (apply + nltk)",
+        f"{pre['fast_s']:.2f} s", f"{pre['speedup']:.1f}x faster"
+        + ("" if pre["identical_output"] else " (OUTPUT DIFFERS)"), ">= 10x, identical",
+    )  # fmt: skip
+    table.add_row(
+        f"predict {wrap['descriptions']:,} descriptions",
+        f"{wrap['raw_fasttext_s']:.3f} s (raw fastText)",
+        f"{wrap['wrapper_s']:.3f} s (wrapper)", f"{wrap['overhead']:.2f}x", "<= 1.3x",
+    )  # fmt: skip
+    table.add_row(
+        f"train on {fit['rows']:,} rows ({fit['loss']})", "",
+        f"{fit['train_s']:.1f} s + {fit['clean_s']:.1f} s cleaning",
+        f"peak {fit['peak_rss_mb']:.0f} MB", "< 60 s",
+    )  # fmt: skip
+    console.print(table)
+    accuracy = Table(title="accuracy: synthetic held-out split vs 212 real Sirene descriptions")
+    for column in ("metric", "held-out (synthetic)", "real"):
+        accuracy.add_column(column, justify="right")
+    synthetic, real = (
+        results["accuracy"]["held_out_synthetic"],
+        results["accuracy"]["real_sirene_212"],
+    )
+    for key in synthetic:
+        accuracy.add_row(key, f"{synthetic[key]:.3f}", f"{real[key]:.3f}")
+    console.print(accuracy)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(
+        f"preprocessing {pre['speedup']:.1f}x faster, wrapper overhead {wrap['overhead']:.2f}x, "
+        f"training {fit['train_s']:.1f} s; real subclass accuracy {real['accuracy_subclass']:.3f}; "
+        f"JSON in {output}"
+    )
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one clear message and exit 1."""
+    try:
+        app()
+    except CourseError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        sys.exit(1)

@@ -1,0 +1,11 @@
+"""The one exception type a person is meant to read.
+
+Anything a trainee can cause (a wrong path, a missing column, a tracking server
+that is down) is raised as :class:`CourseError` with a message that says what
+was wrong and what to do.  The CLI prints those messages without a traceback;
+every other exception is a bug and keeps its traceback.
+"""
+
+
+class CourseError(Exception):
+    """A user-facing error: the message alone must be enough to act on."""

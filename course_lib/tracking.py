@@ -1,0 +1,199 @@
+"""The tracking server: the platform's when configured, the course's own otherwise.
+
+``MLFLOW_TRACKING_URI`` set (SSP Cloud, a shared server): every command uses
+it, after checking it answers.  Not set: the course runs a real ``mlflow
+server`` on 127.0.0.1 with a sqlite database and an artifact folder in the
+state folder.  ``course mlflow`` keeps one up until stopped; any other command
+that needs a server while none is up starts one for its own duration, so the
+runs and the registry persist in the state folder between commands either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from course_lib import settings
+from course_lib.errors import CourseError
+
+DEFAULT_PORT = 5000
+START_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """A running local ``mlflow server`` (as recorded in its pid file)."""
+
+    pid: int
+    port: int
+    log: Path
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _pid_file() -> Path:
+    return settings.mlflow_dir() / "server.json"
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def is_healthy(uri: str, timeout: float = 2.0) -> bool:
+    """True when ``uri`` answers MLflow's ``/health`` (or is not an HTTP store)."""
+    if not uri.startswith(("http://", "https://")):
+        return True
+    try:
+        return requests.get(f"{uri.rstrip('/')}/health", timeout=timeout).ok
+    except requests.RequestException:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_server() -> LocalServer | None:
+    """The local server started by ``course mlflow``, if it is still up."""
+    path = _pid_file()
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        server = LocalServer(
+            pid=int(record["pid"]), port=int(record["port"]), log=Path(record["log"])
+        )
+    except (ValueError, TypeError, KeyError):
+        path.unlink(missing_ok=True)
+        return None
+    if _alive(server.pid) and is_healthy(server.uri):
+        return server
+    if not _alive(server.pid):
+        path.unlink(missing_ok=True)
+    return None
+
+
+def server_command(port: int, state: Path) -> list[str]:
+    """``mlflow server`` on loopback, one worker, sqlite + served artifacts."""
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",
+        "--artifacts-destination", str(state / "artifacts"),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+
+
+def start_server(port: int | None = None, record: bool = True) -> LocalServer:
+    """Start the local server and wait until it answers; raise with its log if not."""
+    state = settings.mlflow_dir()
+    port = port or free_port()
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise CourseError(
+                f"port {port} is already in use on 127.0.0.1: stop what listens there or "
+                "choose another port (course mlflow --port …)."
+            )
+    log = state / f"server-{port}.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            server_command(port, state), stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = LocalServer(pid=process.pid, port=port, log=log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CourseError(
+                f"the MLflow server stopped while starting (exit {process.returncode}); "
+                f"its log is {log}:\n{log.read_text()[-2000:]}"
+            )
+        if is_healthy(server.uri, timeout=1.0):
+            if record:
+                _pid_file().write_text(
+                    json.dumps({"pid": server.pid, "port": port, "log": str(log)})
+                )
+            return server
+        time.sleep(0.3)
+    stop_server(server)
+    raise CourseError(f"the MLflow server did not answer within {START_TIMEOUT_S:.0f} s; see {log}")
+
+
+def stop_server(server: LocalServer, timeout: float = 20.0) -> None:
+    """SIGTERM the server's process group (uvicorn worker, job runner) and wait."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(server.pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(server.pid, os.WNOHANG)
+        time.sleep(0.1)
+    if _alive(server.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+    path = _pid_file()
+    if path.exists() and json.loads(path.read_text()).get("pid") == server.pid:
+        path.unlink()
+
+
+def check_reachable(uri: str) -> None:
+    """Raise a message naming the URI and the way out when it does not answer."""
+    if not is_healthy(uri, timeout=5.0):
+        raise CourseError(
+            f"the MLflow tracking server at {uri} (from MLFLOW_TRACKING_URI) does not answer. "
+            "Check the address and that the service is running (on SSP Cloud: your MLflow "
+            "service's page), or unset MLFLOW_TRACKING_URI to use the course's local server."
+        )
+
+
+@contextlib.contextmanager
+def tracking_server() -> Iterator[str]:
+    """Yield a tracking URI that answers, starting a local server if needed.
+
+    The URI is also set in ``MLFLOW_TRACKING_URI`` for the duration, so MLflow
+    calls and subprocesses (``mlflow run``, papermill kernels) use it.
+    """
+    import mlflow
+
+    configured = os.environ.get("MLFLOW_TRACKING_URI")
+    if configured:
+        check_reachable(configured)
+        mlflow.set_tracking_uri(configured)
+        yield configured
+        return
+    server = running_server()
+    temporary = None
+    if server is None:
+        temporary = server = start_server(record=False)
+    os.environ["MLFLOW_TRACKING_URI"] = server.uri
+    mlflow.set_tracking_uri(server.uri)
+    try:
+        yield server.uri
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        mlflow.set_tracking_uri(None)
+        if temporary is not None:
+            stop_server(temporary)

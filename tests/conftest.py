@@ -1,0 +1,59 @@
+"""Shared fixtures: a real MLflow server and a small trained model, once per session.
+
+The tests never touch the developer's own state folder: they point
+``COURSE_STATE_DIR`` at a temporary folder, start their own ``mlflow server``
+on a free port and stop it by its pid at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from course_lib import tracking
+from course_lib.model import Hyperparameters
+from course_lib.train import TrainConfig, TrainResult, run_training
+
+SMALL_ROWS = 30_000
+SMALL_PARAMS = Hyperparameters(dim=30, epoch=8, lr=0.4, bucket=50_000)
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("course-state")
+    previous = os.environ.get("COURSE_STATE_DIR")
+    os.environ["COURSE_STATE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("COURSE_STATE_DIR", None)
+    else:
+        os.environ["COURSE_STATE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(state_dir: Path) -> Iterator[str]:
+    """A real tracking server for the whole session; its URI is exported."""
+    server = tracking.start_server(record=False)
+    os.environ["MLFLOW_TRACKING_URI"] = server.uri
+    mlflow.set_tracking_uri(server.uri)
+    yield server.uri
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    tracking.stop_server(server)
+    assert not tracking._alive(server.pid), "the MLflow server outlived the tests"
+
+
+@pytest.fixture(scope="session")
+def trained(mlflow_server: str) -> TrainResult:
+    """A small but real model, registered as ``fasttext-test`` with alias champion."""
+    config = TrainConfig(
+        rows=SMALL_ROWS,
+        params=SMALL_PARAMS,
+        experiment="tests",
+        model_name="fasttext-test",
+        alias="champion",
+    )
+    return run_training(config, status=lambda _: None)

@@ -1,0 +1,120 @@
+"""The `course` command as a person runs it: real processes, real output."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from course_lib import tracking
+
+COURSE = shutil.which("course")
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: int = 300):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [COURSE, *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+
+
+def test_predict_answers_from_the_registry_with_labels(trained):
+    out = run("predict", "boulanger", "coiffeur, & 98789", "-k", "2", "--model", "fasttext-test")
+    assert out.returncode == 0, out.stderr
+    assert "10.71C" in out.stdout and "Boulangerie" in out.stdout
+    assert "2 description(s) classified by models:/fasttext-test/" in out.stdout
+
+
+def test_evaluate_prints_a_table_of_levels(trained):
+    out = run("evaluate", "--model", "fasttext-test", "--alias", "champion")
+    assert out.returncode == 0, out.stderr
+    for level in ("accuracy_section", "accuracy_subclass", "top5_accuracy_subclass"):
+        assert level in out.stdout
+    assert "212 descriptions: subclass" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "taxi", "--model", "no-such-model"], "no registered model 'no-such-model'"),
+        (["predict", "taxi", "--model", "fasttext-test", "--version", "999"], "version 999"),
+        (["predict", "   ", "--model", "fasttext-test"], "is empty"),
+        (
+            ["evaluate", "--data", "/nonexistent/file.csv", "--model", "fasttext-test"],
+            "no such file",
+        ),
+        (["train", "--loss", "magic", "--rows", "1000"], "choose ova"),
+    ],
+)
+def test_user_mistakes_get_a_message_not_a_traceback(trained, args, message):
+    out = run(*args)
+    assert out.returncode == 1
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_unreachable_server_names_the_uri_and_the_way_out():
+    uri = f"http://127.0.0.1:{tracking.free_port()}"
+    out = run("predict", "taxi", env={"MLFLOW_TRACKING_URI": uri})
+    assert out.returncode == 1
+    assert uri in out.stderr and "unset MLFLOW_TRACKING_URI" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_data_command_generates_and_describes(tmp_path):
+    out = run("data", "--rows", "2000", "--seed", "3", env={"COURSE_STATE_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "2,000 descriptions, 732 subclasses" in out.stdout
+    assert (tmp_path / "data" / "corpus-v1-n2000-seed3.parquet").exists()
+
+
+def test_commands_start_a_local_server_when_none_is_configured(tmp_path: Path):
+    """Nothing started by hand: train starts a server, stops it, and the registry persists."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["COURSE_STATE_DIR"] = str(tmp_path)
+    small = ["--rows", "3000", "--dim", "10", "--epoch", "2", "--bucket", "5000"]
+    out = subprocess.run(
+        [COURSE, "train", *small, "--alias", "champion"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "registered fasttext v1" in out.stdout
+    [uri] = re.findall(r"tracking server: (http://127\.0\.0\.1:\d+)", out.stdout)
+    assert not tracking.is_healthy(uri), "the temporary server was left running"
+    out = subprocess.run(
+        [COURSE, "predict", "boulanger", "--alias", "champion"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "models:/fasttext@champion" in out.stdout
+    assert (tmp_path / "mlflow" / "mlflow.db").exists()
+
+
+def test_course_mlflow_serves_until_stopped(tmp_path: Path):
+    port = tracking.free_port()
+    env = {**os.environ, "COURSE_STATE_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [COURSE, "mlflow", "--port", str(port)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops it" in line:
+                break
+        assert f"http://127.0.0.1:{port}" in "".join(lines)
+        assert tracking.is_healthy(f"http://127.0.0.1:{port}")
+        os.environ["COURSE_STATE_DIR"], previous = str(tmp_path), os.environ["COURSE_STATE_DIR"]
+        try:
+            server = tracking.running_server()
+        finally:
+            os.environ["COURSE_STATE_DIR"] = previous
+        assert server is not None and server.port == port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not tracking.is_healthy(f"http://127.0.0.1:{port}")
+    assert not tracking._alive(server.pid)

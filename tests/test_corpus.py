@@ -1,0 +1,59 @@
+import pandas as pd
+
+from course_lib.corpus import code_counts, generate_corpus
+from course_lib.corpus_sources import load_lexicon, phrase_pools
+from course_lib.noise import MAX_LENGTH
+from course_lib.nomenclature import load_nomenclature
+from course_lib.preprocessing import fold
+from course_lib.train import dev_sample
+
+
+def test_same_seed_same_corpus_other_seed_other_corpus():
+    a = generate_corpus(3_000, seed=1, progress=False)
+    b = generate_corpus(3_000, seed=1, progress=False)
+    c = generate_corpus(3_000, seed=2, progress=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["text"] != c["text"]).mean() > 0.5
+
+
+def test_any_size_and_every_subclass_present():
+    for n in (1_000, 5_000):
+        corpus = generate_corpus(n, seed=0, progress=False)
+        assert len(corpus) == n
+        assert set(corpus["nace"]) == set(load_nomenclature().codes)
+
+
+def test_class_mix_is_skewed_with_a_long_tail():
+    shares = code_counts(200_000).sort_values(ascending=False) / 200_000
+    assert 0.2 < shares.head(10).sum() < 0.5
+    assert shares.head(100).sum() > 0.7
+    assert shares.min() > 0 and shares.tail(300).max() < 0.002
+
+
+def test_descriptions_look_like_register_entries():
+    corpus = generate_corpus(20_000, seed=3, progress=False)
+    text = corpus["text"]
+    assert text.str.len().max() <= MAX_LENGTH
+    assert (text.str.len() == MAX_LENGTH).mean() > 0.005  # some are cut by the form
+    assert (text == text.str.upper()).mean() > 0.75
+    assert text.str.contains(r"[éèàùâêîôç]").mean() < 0.15
+    words = text.str.split().str.len()
+    assert 3 <= words.median() <= 8
+    assert text.str.contains(r"\d{4}[A-Z]\b").mean() > 0.005  # codes embedded
+    assert 0.05 < text.duplicated().mean() < 0.6  # frequent activities repeat
+
+
+def test_exclusion_pointers_teach_the_code_they_point_to():
+    # Eurostat's note of 10.71 says biscottes are "voir 10.72"
+    notes = phrase_pools().notes
+    assert any("biscottes" in p for p in notes["1072Z"])
+    assert not any("biscottes" in p for c, ps in notes.items() if c.startswith("1071") for p in ps)
+
+
+def test_lexicon_covers_every_subclass_and_never_copies_evaluation_rows():
+    lexicon = load_lexicon()
+    assert set(lexicon["code"]) == set(load_nomenclature().codes)
+    phrases = {" ".join(fold(p).split()) for p in lexicon["phrase"]}
+    real = {" ".join(fold(t).split()) for t in dev_sample()["text"]}
+    copied = {t for t in real if len(t.split()) >= 4} & phrases
+    assert not copied, f"evaluation rows copied into the lexicon: {sorted(copied)[:5]}"

@@ -1,0 +1,29 @@
+"""`mlflow run .` with the project's MLproject, against the test server."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mlflow_run_with_a_parameter_logs_a_run(mlflow_server, state_dir):
+    command = [
+        shutil.which("mlflow"), "run", str(ROOT), "--env-manager", "local",
+        "--experiment-name", "mlproject",
+        "-P", "dim=25", "-P", "rows=3000", "-P", "epoch=2", "-P", "bucket=5000",
+        "-P", "register=fasttext-mlproject",
+    ]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600, env=os.environ)
+    assert out.returncode == 0, out.stderr[-3000:]
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("mlproject")
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.data.params["dim"] == "25" and run.data.params["corpus_rows"] == "3000"
+    assert run.info.status == "FINISHED"
+    assert "test_accuracy_subclass" in run.data.metrics
+    [version] = client.search_model_versions("name = 'fasttext-mlproject'")
+    assert version.run_id == run.info.run_id
