@@ -44,7 +44,8 @@ def data(
 
     path = ensure_generated(rows, seed)
     frame, _ = load_dataset(str(path))
-    console.print(frame.sample(min(8, len(frame)), random_state=seed).to_string(index=False))
+    sample = frame.sample(min(8, len(frame)), random_state=seed)
+    console.print(sample.to_string(index=False), soft_wrap=True, markup=False)
     console.print(
         f"[bold]{len(frame):,} descriptions, {frame['nace'].nunique()} subclasses[/bold] in {path}"
     )

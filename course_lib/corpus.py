@@ -66,12 +66,14 @@ def class_mix(n_codes_floor: bool = True) -> pd.Series:
 def code_counts(n_rows: int) -> pd.Series:
     """Rows per code: the class mix plus a floor so every subclass is learnt.
 
-    The floor (up to 30 rows a code) takes at most 15 % of the corpus; with
-    fewer than two rows per code available it is dropped and rare codes may be
-    absent.
+    The floor (up to 30 rows a code) takes about 15 % of the corpus, and at
+    least one row a code: every subclass is present from 1,464 rows (two per
+    code) up.  Below that there is no floor and rare codes may be absent.
     """
     mix = class_mix()
-    floor = int(min(30, n_rows * _FLOOR_SHARE // len(mix)))
+    floor = int(min(30, max(1, n_rows * _FLOOR_SHARE // len(mix))))
+    if n_rows < 2 * len(mix):
+        floor = 0
     rest = n_rows - floor * len(mix)
     counts = np.floor(mix * rest).astype(int) + floor
     shortfall = n_rows - int(counts.sum())

@@ -32,8 +32,8 @@ def resolve_model_uri(name: str, version: str | None = None, alias: str | None =
         ) from exc
     if not versions:
         raise CourseError(
-            f"no version of model {name!r} is registered on {client.tracking_uri}: "
-            "train one with `course train`."
+            f"no registered model {name!r} on the tracking server {client.tracking_uri}: "
+            "train one with `course train` (or check the name)."
         )
     newest = max(versions, key=lambda v: int(v.version))
     return f"models:/{name}/{newest.version}"

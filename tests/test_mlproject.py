@@ -17,7 +17,10 @@ def test_mlflow_run_with_a_parameter_logs_a_run(mlflow_server, state_dir):
         "-P", "dim=25", "-P", "rows=3000", "-P", "epoch=2", "-P", "bucket=5000",
         "-P", "register=fasttext-mlproject",
     ]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, timeout=600, env=os.environ)
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"}
+    }
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     client = MlflowClient()
     experiment = client.get_experiment_by_name("mlproject")
