@@ -45,15 +45,20 @@ class Hyperparameters:
 
 
 def train(
-    texts: Sequence[str], labels: Sequence[str], params: Hyperparameters
+    texts: Sequence[str], labels: Sequence[str], params: Hyperparameters, progress: bool = False
 ) -> fasttext.FastText._FastText:
-    """Train on cleaned texts; fastText reads its data from a file, so write one."""
+    """Train on cleaned texts; fastText reads its data from a file, so write one.
+
+    ``progress`` shows fastText's own progress line (percent done, loss, ETA)
+    on stderr; it redraws in place, so only ask for it on a terminal.
+    """
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "train.txt"
         with path.open("w", encoding="utf-8") as handle:
             for label, text in zip(labels, texts, strict=True):
                 handle.write(f"{LABEL_PREFIX}{label} {text}\n")
-        return fasttext.train_supervised(str(path), verbose=0, **params.as_dict())
+        verbose = 2 if progress else 0
+        return fasttext.train_supervised(str(path), verbose=verbose, **params.as_dict())
 
 
 def predict_top_k(

@@ -47,6 +47,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class TrainResult:
     run_id: str
+    experiment_id: str
     metrics: dict[str, float]
     model_uri: str
     model_version: str | None
@@ -85,8 +86,12 @@ def _log_run_inputs(config: TrainConfig, report: LoadReport, train: pd.DataFrame
     mlflow.log_input(dataset, context="training")
 
 
-def run_training(config: TrainConfig, status=print) -> TrainResult:
-    """Train, evaluate, log and (optionally) register; ``status`` reports progress."""
+def run_training(config: TrainConfig, status=print, progress: bool = False) -> TrainResult:
+    """Train, evaluate, log and (optionally) register.
+
+    ``status`` receives one line per step; ``progress`` turns on fastText's
+    progress line (for a terminal).
+    """
     frame, report = load_dataset(config.data, n_rows=config.rows, seed=config.seed)
     status(f"data: {report.summary()}")
     train, test = train_test_split(frame, config.test_size, config.seed)
@@ -100,7 +105,8 @@ def run_training(config: TrainConfig, status=print) -> TrainResult:
             f"(loss {p.loss}, dim {p.dim}, {p.epoch} epochs)…"
         )
         started = time.perf_counter()
-        model = ft.train(clean_texts(train["text"]), train["nace"].tolist(), config.params)
+        texts, labels = clean_texts(train["text"]), train["nace"].tolist()
+        model = ft.train(texts, labels, config.params, progress=progress)
         train_seconds = time.perf_counter() - started
         metrics = {f"test_{k}": v for k, v in evaluate_fasttext(model, test).items()}
         metrics |= {f"dev_{k}": v for k, v in evaluate_fasttext(model, dev_sample()).items()}
@@ -113,4 +119,6 @@ def run_training(config: TrainConfig, status=print) -> TrainResult:
         version = str(info.registered_model_version) if config.model_name else None
         if config.model_name and config.alias:
             registry.set_alias(config.model_name, config.alias, version)
-    return TrainResult(run.info.run_id, metrics, info.model_uri, version, report)
+    return TrainResult(
+        run.info.run_id, run.info.experiment_id, metrics, info.model_uri, version, report
+    )

@@ -124,10 +124,15 @@ def pip_requirements() -> list[str]:
 
 
 def log_model(model_path: Path, input_example: list[str], registered_model_name: str | None = None):
-    """Log the wrapper with its fastText file, signature, example and code."""
+    """Log the wrapper with its fastText file, signature, example and code.
+
+    The model is logged from code (``model_code.py``), and ``code_paths``
+    ships the whole ``course_lib`` package with it, so any environment with
+    the pinned requirements can load it, no checkout of the course needed.
+    """
     return mlflow.pyfunc.log_model(
         name="model",
-        python_model=FastTextClassifier(),
+        python_model=str(Path(__file__).with_name("model_code.py")),
         artifacts={MODEL_ARTIFACT: str(model_path)},
         code_paths=[str(Path(course_lib.__file__).parent)],
         signature=model_signature(),
