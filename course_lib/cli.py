@@ -28,8 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # summary lines stay whole in logs; tables fit the width
+err_console = Console(stderr=True, soft_wrap=True)
 
 ModelName = Annotated[str, typer.Option("--model", help="Registered model name.")]
 Version = Annotated[str | None, typer.Option(help="Model version (default: newest).")]

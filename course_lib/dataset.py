@@ -88,7 +88,8 @@ def _read(source: str) -> pd.DataFrame:
         raise CourseError(f"cannot read {source}: no such file. Check the path or URL.") from exc
     except (OSError, ValueError, ImportError) as exc:
         raise CourseError(
-            f"cannot read {source} as {'CSV' if lower.endswith('.csv') else 'parquet'}: {exc}. "
+            f"cannot read {source} as {'CSV' if lower.endswith('.csv') else 'parquet'}: "
+            f"{str(exc).rstrip('.')}. "
             "Give a parquet or CSV file with columns 'nace' and 'text'."
         ) from exc
 

@@ -117,8 +117,10 @@ def start_server(port: int | None = None, record: bool = True) -> LocalServer:
                 f"port {port} is already in use on 127.0.0.1: stop what listens there or "
                 "choose another port (course mlflow --port …)."
             )
-    log = state / f"server-{port}.log"
-    with log.open("w") as handle:
+    log = state / "server.log"  # one file for every start; each start appends a header
+    with log.open("a") as handle:
+        handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} mlflow server on port {port}\n")
+        handle.flush()
         process = subprocess.Popen(
             server_command(port, state), stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True,
