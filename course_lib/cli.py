@@ -21,6 +21,7 @@ from rich.table import Table
 
 from course_lib import settings
 from course_lib.errors import CourseError
+from course_lib.model import Hyperparameters
 
 app = typer.Typer(
     help="An introduction to MLOps with MLflow: the course's command line.",
@@ -30,6 +31,8 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)  # summary lines stay whole in logs; tables fit the width
 err_console = Console(stderr=True, soft_wrap=True)
+
+_FT = Hyperparameters()  # the command's defaults are the library's
 
 ModelName = Annotated[str, typer.Option("--model", help="Registered model name.")]
 Version = Annotated[str | None, typer.Option(help="Model version (default: newest).")]
@@ -42,12 +45,23 @@ def data(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same corpus).")] = 0,
 ) -> None:
     """Generate the training corpus (cached in the state folder) and describe it."""
+    from course_lib.calibration import compare_to_real
     from course_lib.dataset import ensure_generated, load_dataset
+    from course_lib.train import dev_sample
 
     path = ensure_generated(rows, seed)
     frame, _ = load_dataset(str(path))
     sample = frame.sample(min(8, len(frame)), random_state=seed)
     console.print(sample.to_string(index=False), soft_wrap=True, markup=False)
+    real = dev_sample()
+    if len(frame) >= len(real):
+        table = Table(title=f"generated ({len(real)}-row samples) vs {len(real)} real descriptions")
+        comparison = compare_to_real(frame, real)
+        for column in ("property", "generated", "real"):
+            table.add_column(column, justify="right")
+        for name, row in comparison.iterrows():
+            table.add_row(str(name), f"{row['generated']:.3f}", f"{row['real']:.3f}")
+        console.print(table)
     console.print(
         f"[bold]{len(frame):,} descriptions, {frame['nace'].nunique()} subclasses[/bold] in {path}"
     )
@@ -90,16 +104,16 @@ def train(
     rows: Annotated[int, typer.Option(min=1, help="Size of the generated corpus.")] = 200_000,
     seed: Annotated[int, typer.Option(help="Seed of the corpus and of the split.")] = 0,
     test_size: Annotated[float, typer.Option(help="Held-out fraction.")] = 0.2,
-    dim: Annotated[int, typer.Option(min=1)] = 50,
-    lr: Annotated[float, typer.Option(min=0.0)] = 0.4,
-    epoch: Annotated[int, typer.Option(min=1)] = 5,
-    word_ngrams: Annotated[int, typer.Option("--wordNgrams", min=1)] = 2,
-    minn: Annotated[int, typer.Option(min=0)] = 3,
-    maxn: Annotated[int, typer.Option(min=0)] = 5,
-    min_count: Annotated[int, typer.Option("--minCount", min=1)] = 1,
-    bucket: Annotated[int, typer.Option(min=0)] = 200_000,
-    thread: Annotated[int, typer.Option(min=1)] = 2,
-    loss: Annotated[str, typer.Option(help="ova, softmax, hs or ns.")] = "ova",
+    dim: Annotated[int, typer.Option(min=1)] = _FT.dim,
+    lr: Annotated[float, typer.Option(min=0.0)] = _FT.lr,
+    epoch: Annotated[int, typer.Option(min=1)] = _FT.epoch,
+    word_ngrams: Annotated[int, typer.Option("--wordNgrams", min=1)] = _FT.wordNgrams,
+    minn: Annotated[int, typer.Option(min=0)] = _FT.minn,
+    maxn: Annotated[int, typer.Option(min=0)] = _FT.maxn,
+    min_count: Annotated[int, typer.Option("--minCount", min=1)] = _FT.minCount,
+    bucket: Annotated[int, typer.Option(min=0)] = _FT.bucket,
+    thread: Annotated[int, typer.Option(min=1, help="1 = reproducible runs.")] = _FT.thread,
+    loss: Annotated[str, typer.Option(help="ova, softmax, hs or ns.")] = _FT.loss,
     experiment: Annotated[str, typer.Option()] = settings.DEFAULT_EXPERIMENT,
     register: Annotated[
         str, typer.Option("--register", help="Registered model name ('' to skip).")
@@ -113,7 +127,6 @@ def train(
 ) -> None:
     """Train fastText, log the run to MLflow and register the model."""
     from course_lib import tracking
-    from course_lib.model import Hyperparameters
     from course_lib.train import TrainConfig, run_training
 
     if loss not in {"ova", "softmax", "hs", "ns"}:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from course_lib import tracking
+from course_lib.corpus import GENERATOR_VERSION
 
 COURSE = shutil.which("course")
 
@@ -69,7 +70,7 @@ def test_data_command_generates_and_describes(tmp_path):
     out = run("data", "--rows", "2000", "--seed", "3", env={"COURSE_STATE_DIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     assert "2,000 descriptions, 732 subclasses" in out.stdout
-    assert (tmp_path / "data" / "corpus-v1-n2000-seed3.parquet").exists()
+    assert (tmp_path / "data" / f"corpus-v{GENERATOR_VERSION}-n2000-seed3.parquet").exists()
 
 
 def test_commands_start_a_local_server_when_none_is_configured(tmp_path: Path):

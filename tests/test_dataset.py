@@ -5,6 +5,7 @@ import threading
 import pandas as pd
 import pytest
 
+from course_lib.corpus import GENERATOR_VERSION
 from course_lib.dataset import load_dataset, storage_options, train_test_split, validate
 from course_lib.errors import CourseError
 
@@ -79,7 +80,9 @@ def test_s3_endpoint_comes_from_the_environment(monkeypatch):
 
 def test_default_source_is_the_generated_corpus_cached(state_dir):
     frame, report = load_dataset(None, n_rows=2_000, seed=5)
-    assert len(frame) == 2_000 and report.source.endswith("corpus-v1-n2000-seed5.parquet")
+    assert len(frame) == 2_000 and report.source.endswith(
+        f"corpus-v{GENERATOR_VERSION}-n2000-seed5.parquet"
+    )
     again, _ = load_dataset(None, n_rows=2_000, seed=5)
     pd.testing.assert_frame_equal(frame, again)
 

@@ -30,3 +30,15 @@ def test_mlflow_run_with_a_parameter_logs_a_run(mlflow_server, state_dir):
     assert "test_accuracy_subclass" in run.data.metrics
     [version] = client.search_model_versions("name = 'fasttext-mlproject'")
     assert version.run_id == run.info.run_id
+
+
+def test_mlproject_defaults_are_the_library_defaults():
+    import yaml
+
+    from course_lib.model import Hyperparameters
+
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())
+    parameters = spec["entry_points"]["main"]["parameters"]
+    for name, value in Hyperparameters().as_dict().items():
+        assert str(parameters[name]["default"]) == str(value), name
+    assert parameters["rows"]["default"] == 200_000

@@ -2,6 +2,7 @@
 
 from mlflow import MlflowClient
 
+from course_lib.corpus import GENERATOR_VERSION
 from course_lib.nomenclature import LEVELS
 
 
@@ -22,7 +23,9 @@ def test_run_logs_params_metrics_data_and_model(trained, mlflow_server):
     assert metrics["test_accuracy_subclass"] > 0.5
     [dataset] = run.inputs.dataset_inputs
     assert dataset.dataset.name == "training-data"
-    assert dataset.dataset.source and "corpus-v1-n30000" in dataset.dataset.source
+    assert (
+        dataset.dataset.source and f"corpus-v{GENERATOR_VERSION}-n30000" in dataset.dataset.source
+    )
 
 
 def test_model_is_registered_with_the_alias(trained):
