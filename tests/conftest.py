@@ -15,11 +15,7 @@ import mlflow
 import pytest
 
 from course_lib import tracking
-from course_lib.model import Hyperparameters
 from course_lib.train import TrainConfig, TrainResult, run_training
-
-SMALL_ROWS = 30_000
-SMALL_PARAMS = Hyperparameters(dim=30, epoch=8, lr=0.4, bucket=50_000)
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +44,9 @@ def mlflow_server(state_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def trained(mlflow_server: str) -> TrainResult:
-    """A small but real model, registered as ``fasttext-test`` with alias champion."""
+    """The default model (default corpus and hyperparameters, about 30 s), registered
+    as ``fasttext-test`` with alias champion: behaviour tests check what trainees get."""
     config = TrainConfig(
-        rows=SMALL_ROWS,
-        params=SMALL_PARAMS,
         experiment="tests",
         model_name="fasttext-test",
         alias="champion",

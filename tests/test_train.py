@@ -11,8 +11,8 @@ def test_run_logs_params_metrics_data_and_model(trained, mlflow_server):
     params = run.data.params
     for name in ("dim", "lr", "epoch", "wordNgrams", "minn", "maxn", "minCount", "bucket", "loss"):
         assert name in params
-    assert params["dim"] == "30" and params["loss"] == "ova"
-    assert params["data_source"] == "generated corpus" and params["corpus_rows"] == "30000"
+    assert params["dim"] == "50" and params["loss"] == "ova"
+    assert params["data_source"] == "generated corpus" and params["corpus_rows"] == "200000"
     metrics = run.data.metrics
     for prefix in ("test_", "dev_"):
         for level in LEVELS:
@@ -24,7 +24,7 @@ def test_run_logs_params_metrics_data_and_model(trained, mlflow_server):
     [dataset] = run.inputs.dataset_inputs
     assert dataset.dataset.name == "training-data"
     assert (
-        dataset.dataset.source and f"corpus-v{GENERATOR_VERSION}-n30000" in dataset.dataset.source
+        dataset.dataset.source and f"corpus-v{GENERATOR_VERSION}-n200000" in dataset.dataset.source
     )
 
 

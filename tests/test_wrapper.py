@@ -40,7 +40,9 @@ def test_invariance_to_case_punctuation_and_digits(champion):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("boulanger", "1071C"), ("BOULANGERIE PATISSERIE", "1071C"), ("coiffure", "9602A"),
-     ("restaurant traditionnel", "5610A"), ("chauffeur VTC", "4932Z")],
+     ("restaurant traditionnel", "5610A"), ("chauffeur VTC", "4932Z"),
+     ("vendeur d'huîtres sur les marchés", "4781Z"), ("maçonnerie générale", "4399C"),
+     ("LOUEUR EN MEUBLE NON PROFESSIONNEL", "5520Z"), ("infirmière libérale", "8690D")],
 )  # fmt: skip
 def test_minimum_functionality(champion, text, expected):
     [[best]] = champion.predict([text])
