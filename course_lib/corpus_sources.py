@@ -115,7 +115,10 @@ def _compose_list_items(items: pd.DataFrame) -> list[tuple[str, str]]:
     """(source code, phrase) for each item; list items joined to their header."""
     phrases: list[tuple[str, str]] = []
     header: str | None = None
+    previous_code = None
     for code, text in zip(items["source_code"], items["text"], strict=True):
+        if code != previous_code:  # a list never runs on into the next class
+            header, previous_code = None, code
         is_sub_item = header is not None and not _ARTICLE.match(text)
         if text.rstrip().endswith(":"):
             header = _HEADER_TAIL.sub("", text).strip()

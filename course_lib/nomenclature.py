@@ -62,9 +62,6 @@ class Nomenclature:
         """The 732 subclass codes, compact, in nomenclature order."""
         return list(self.subclasses.index)
 
-    def is_subclass(self, code: str) -> bool:
-        return code in self.subclasses.index
-
     def parent(self, code: object, level: str) -> str:
         """Code at ``level`` (section … subclass) of a subclass code."""
         if level not in LEVELS:

@@ -88,3 +88,20 @@ def test_corpus_matches_the_measured_properties_of_real_rows():
     assert abs(generated["share cut at 140"] - real["share cut at 140"]) <= 0.03
     assert 0 < generated["share repeating another row"] < real["share repeating another row"]
     assert abs(generated["share of the 10 top codes"] - real["share of the 10 top codes"]) <= 0.15
+
+
+def test_list_items_join_their_header_within_one_class_only():
+    from course_lib.corpus_sources import _compose_list_items
+
+    items = pd.DataFrame(
+        {
+            "source_code": ["01.25", "01.25", "01.25", "01.26"],
+            "text": ["la culture de baies:", "framboises", "la culture de noix", "coco"],
+        }
+    )
+    assert _compose_list_items(items) == [
+        ("01.25", "culture de framboises"),
+        ("01.25", "framboises"),
+        ("01.25", "la culture de noix"),
+        ("01.26", "coco"),
+    ]
