@@ -123,7 +123,14 @@ def load_dataset(
     """Labelled descriptions from ``source`` (default: the generated corpus)."""
     if source is None:
         source = str(ensure_generated(n_rows, seed))
-    return validate(_read(source), source)
+    frame, report = validate(_read(source), source)
+    if frame.empty:
+        raise CourseError(
+            f"no usable row in {source}: {report.rows_read:,} read, {report.unknown_codes:,} "
+            f"with a code that is not a NAF rév. 2 subclass, {report.empty_texts:,} with an "
+            "empty text. Check that 'nace' holds subclass codes such as 5610A."
+        )
+    return frame, report
 
 
 def train_test_split(

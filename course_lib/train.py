@@ -21,6 +21,7 @@ from course_lib import model as ft
 from course_lib import registry, settings
 from course_lib.corpus import DEFAULT_ROWS
 from course_lib.dataset import LoadReport, load_dataset, train_test_split, validate
+from course_lib.errors import CourseError
 from course_lib.evaluation import accuracy_by_level
 from course_lib.preprocessing import clean_texts
 from course_lib.resources import resource_path
@@ -95,6 +96,12 @@ def run_training(config: TrainConfig, status=print, progress: bool = False) -> T
     frame, report = load_dataset(config.data, n_rows=config.rows, seed=config.seed)
     status(f"data: {report.summary()}")
     train, test = train_test_split(frame, config.test_size, config.seed)
+    if test.empty:
+        raise CourseError(
+            f"{report.source} has too few rows per code to hold out {config.test_size:.0%} "
+            f"for testing ({len(frame):,} rows, {frame['nace'].nunique()} codes): "
+            "give more rows per code or a larger --test-size."
+        )
     if "MLFLOW_RUN_ID" not in os.environ:  # under `mlflow run` the run has its experiment
         mlflow.set_experiment(config.experiment)
     with mlflow.start_run() as run:

@@ -119,3 +119,11 @@ def test_course_mlflow_serves_until_stopped(tmp_path: Path):
         process.wait(timeout=30)
     assert not tracking.is_healthy(f"http://127.0.0.1:{port}")
     assert not tracking._alive(server.pid)
+
+
+def test_training_on_too_little_data_says_so(tmp_path, mlflow_server):
+    path = tmp_path / "tiny.csv"
+    path.write_text("nace,text\n5610A,restaurant\n1071C,boulangerie\n")
+    out = run("train", "--data", str(path), "--register", "")
+    assert out.returncode == 1
+    assert "too few rows per code" in out.stderr and "Traceback" not in out.stderr

@@ -24,6 +24,13 @@ def test_codes_are_normalised_and_bad_rows_counted():
     assert "3 dropped" in report.summary() and "rows.csv" in report.summary()
 
 
+def test_a_file_with_no_usable_row_is_an_error_not_an_empty_dataset(tmp_path):
+    path = tmp_path / "codes.csv"
+    pd.DataFrame({"nace": ["A", "99"], "text": ["x", "y"]}).to_csv(path, index=False)
+    with pytest.raises(CourseError, match=r"no usable row .*2 read, 2 with a code"):
+        load_dataset(str(path))
+
+
 def test_missing_columns_name_the_file_and_the_columns(tmp_path):
     path = tmp_path / "activities.csv"
     pd.DataFrame({"code": ["5610A"], "description": ["x"]}).to_csv(path, index=False)
