@@ -330,6 +330,52 @@ def bench(
     )
 
 
+def _course_root() -> Path:
+    root = Path.cwd()
+    if not (root / "solutions").is_dir():
+        raise CourseError(
+            f"no solutions/ folder in {root}: run this command from the course's folder"
+        )
+    return root
+
+
+@app.command()
+def labs(
+    check: Annotated[bool, typer.Option("--check", help="Only report stale labs.")] = False,
+) -> None:
+    """Generate the trainees' notebooks (labs/) from the solutions (solutions/)."""
+    from course_lib.labs import stale_labs, write_labs
+
+    root = _course_root()
+    if check:
+        stale = stale_labs(root)
+        if stale:
+            names = ", ".join(p.name for p in stale)
+            raise CourseError(f"stale labs: {names}; regenerate them with `course labs`")
+        console.print("labs/ matches solutions/")
+        return
+    written = write_labs(root)
+    console.print(f"{len(written)} labs written: {', '.join(p.name for p in written)}")
+
+
+@app.command("check")
+def check_solutions(
+    rows: Annotated[int, typer.Option(min=1500, help="Corpus size for the notebooks.")] = 200_000,
+    output: Annotated[Path, typer.Option(help="Folder for executed notebooks.")] = Path(
+        ".course/executed"
+    ),
+) -> None:
+    """Run every solution end to end with papermill (instructors, before a session)."""
+    from course_lib import tracking
+    from course_lib.notebooks import run_solutions
+
+    root = _course_root()
+    with tracking.tracking_server() as uri:
+        console.print(f"running the solutions against {uri}, corpus of {rows:,} rows…")
+        executed = run_solutions(root, output, {"rows": rows})
+    console.print(f"{len(executed)} notebooks ran end to end; executed copies in {output}")
+
+
 def main() -> None:
     """Console-script entry point: user errors become one clear message and exit 1."""
     # One summary line per step is ours to print; MLflow's per-file download

@@ -199,3 +199,27 @@ def tracking_server() -> Iterator[str]:
         mlflow.set_tracking_uri(None)
         if temporary is not None:
             stop_server(temporary)
+
+
+def connect() -> str:
+    """For notebooks: point MLflow at the configured or running server and return its URI.
+
+    A lab cannot start a server for its own duration the way a command does
+    (the server must outlive the cell), so it uses ``MLFLOW_TRACKING_URI`` or
+    the server ``course mlflow`` keeps up, and says how to start one if none.
+    """
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        check_reachable(uri)
+    else:
+        server = running_server()
+        if server is None:
+            raise CourseError(
+                "no MLflow tracking server: start one in a terminal with `uv run course mlflow` "
+                "(on SSP Cloud, launch an MLflow service: MLFLOW_TRACKING_URI is then set)."
+            )
+        uri = server.uri
+    mlflow.set_tracking_uri(uri)
+    return uri

@@ -1,0 +1,56 @@
+"""Running the applications end to end with papermill (``course check``).
+
+papermill reads ``.ipynb`` only, so each jupytext solution is converted
+first.  Notebooks run in course order against one tracking server, in the
+project folder (so relative paths such as ``MLproject`` resolve), with
+parameters injected into the cell tagged ``parameters`` (e.g. a small corpus
+for CI).  A failure names the notebook and the cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from course_lib.errors import CourseError
+from course_lib.labs import solution_files
+
+
+def to_ipynb(source: Path, target: Path) -> Path:
+    """Write a jupytext markdown notebook as ``.ipynb`` (what papermill reads)."""
+    notebook = jupytext.read(source, fmt="md:myst")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)
+    return target
+
+
+def execute(
+    notebook: Path, output: Path, parameters: dict[str, Any], cwd: Path, timeout: int = 1200
+) -> None:
+    """Run one notebook; raise :class:`CourseError` naming the failing cell."""
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, cwd=str(cwd),
+            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+        )  # fmt: skip
+    except PapermillExecutionError as exc:
+        raise CourseError(
+            f"{notebook.name} failed in cell {exc.exec_count or exc.cell_index} "
+            f"({exc.ename}: {exc.evalue.strip()[:500]}); the executed notebook is {output}"
+        ) from exc
+
+
+def run_solutions(root: Path, out_dir: Path, parameters: dict[str, Any]) -> list[Path]:
+    """Execute every solution in order; returns the executed notebooks."""
+    executed = []
+    for solution in solution_files(root):
+        source = to_ipynb(solution, out_dir / "sources" / f"{solution.stem}.ipynb")
+        output = out_dir / f"{solution.stem}.ipynb"
+        execute(source, output, parameters, cwd=root)
+        executed.append(output)
+    return executed
