@@ -361,9 +361,9 @@ def labs(
 @app.command("check")
 def check_solutions(
     rows: Annotated[int, typer.Option(min=1500, help="Corpus size for the notebooks.")] = 200_000,
-    output: Annotated[Path, typer.Option(help="Folder for executed notebooks.")] = Path(
-        ".course/executed"
-    ),
+    output: Annotated[
+        Path | None, typer.Option(help="Folder for executed notebooks (default: state folder).")
+    ] = None,
 ) -> None:
     """Run every solution end to end with papermill (instructors, before a session)."""
     from course_lib import tracking
@@ -372,8 +372,33 @@ def check_solutions(
     root = _course_root()
     with tracking.tracking_server() as uri:
         console.print(f"running the solutions against {uri}, corpus of {rows:,} rows…")
-        executed = run_solutions(root, output, {"rows": rows})
+        output = output or settings.state_dir() / "executed"
+        executed = run_solutions(root, output, {"rows": rows}, report=_report_notebook)
     console.print(f"{len(executed)} notebooks ran end to end; executed copies in {output}")
+
+
+def _report_notebook(path: Path, seconds: float) -> None:
+    console.print(f"  {path.stem}: {seconds:.0f} s")
+
+
+@app.command()
+def build(
+    rows: Annotated[int, typer.Option(min=1500, help="Corpus size for the notebooks.")] = 200_000,
+) -> None:
+    """Execute the solutions once and build the book from them, strictly."""
+    from course_lib import tracking
+    from course_lib.book import build_book
+    from course_lib.notebooks import run_solutions
+
+    root = _course_root()
+    started = time.perf_counter()
+    with tracking.tracking_server() as uri:
+        console.print(f"executing the solutions against {uri}, corpus of {rows:,} rows…")
+        out = settings.state_dir() / "executed"
+        executed = run_solutions(root, out, {"rows": rows}, _report_notebook)
+    console.print("building the book (strict: any warning fails)…")
+    index = build_book(root, executed)
+    console.print(f"book built in {time.perf_counter() - started:.0f} s: open {index}")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ for CI).  A failure names the notebook and the cell.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,19 @@ def execute(
         ) from exc
 
 
-def run_solutions(root: Path, out_dir: Path, parameters: dict[str, Any]) -> list[Path]:
-    """Execute every solution in order; returns the executed notebooks."""
+def run_solutions(
+    root: Path, out_dir: Path, parameters: dict[str, Any], report=lambda path, seconds: None
+) -> list[Path]:
+    """Execute every solution in order; returns the executed notebooks.
+
+    ``report(path, seconds)`` is called after each notebook (progress for the CLI).
+    """
     executed = []
     for solution in solution_files(root):
         source = to_ipynb(solution, out_dir / "sources" / f"{solution.stem}.ipynb")
         output = out_dir / f"{solution.stem}.ipynb"
+        started = time.perf_counter()
         execute(source, output, parameters, cwd=root)
+        report(output, time.perf_counter() - started)
         executed.append(output)
     return executed
