@@ -20,7 +20,7 @@ from course_lib import noise
 from course_lib.corpus_sources import phrase_pools, registration_mix, strip_article
 from course_lib.nomenclature import load_nomenclature
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 """Bump when the output for a given seed changes: it names the cache file."""
 
 DEFAULT_ROWS = 200_000

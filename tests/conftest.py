@@ -42,6 +42,22 @@ def mlflow_server(state_dir: Path) -> Iterator[str]:
     assert not tracking._alive(server.pid), "the MLflow server outlived the tests"
 
 
+ROOT = Path(__file__).resolve().parents[1]
+CI_PARAMETERS = {"rows": 3_000}
+"""What the labs run with in the tests: a corpus small enough for CI."""
+
+
+@pytest.fixture(scope="session")
+def executed_solutions(
+    mlflow_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """Every solution run once by papermill, in course order, on CI-sized data."""
+    from course_lib.notebooks import run_solutions
+
+    out = tmp_path_factory.mktemp("executed")
+    return {p.stem: p for p in run_solutions(ROOT, out, CI_PARAMETERS)}
+
+
 @pytest.fixture(scope="session")
 def trained(mlflow_server: str) -> TrainResult:
     """The default model (default corpus and hyperparameters, about 30 s), registered

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
 from course_lib.labs import make_lab, solution_files, stale_labs, stub_source
-from course_lib.notebooks import run_solutions
-
-ROOT = Path(__file__).resolve().parents[1]
-CI_PARAMETERS = {"rows": 3_000}
+from tests.conftest import CI_PARAMETERS, ROOT
 
 
 def test_stub_keeps_set_up_and_replaces_the_answer():
@@ -38,15 +33,9 @@ def test_lab_has_no_answer_output_or_id(solution):
             assert "# SOLUTION" not in cell.source and "# stub:" not in cell.source
 
 
-@pytest.fixture(scope="module")
-def executed(mlflow_server, tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("executed")
-    return {p.stem: p for p in run_solutions(ROOT, out, CI_PARAMETERS)}
-
-
 @pytest.mark.parametrize("solution", solution_files(ROOT), ids=lambda p: p.stem)
-def test_solution_runs_end_to_end_and_every_check_passes(executed, solution):
-    notebook = nbformat.read(executed[solution.stem], as_version=4)
+def test_solution_runs_end_to_end_and_every_check_passes(executed_solutions, solution):
+    notebook = nbformat.read(executed_solutions[solution.stem], as_version=4)
     checks = [c for c in notebook.cells if c.cell_type == "code" and "check_" in c.source]
     assert checks
     for cell in checks:
