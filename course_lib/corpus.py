@@ -14,7 +14,7 @@ import random
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets in notebooks
 
 from course_lib import noise
 from course_lib.corpus_sources import phrase_pools, registration_mix, strip_article
@@ -147,6 +147,8 @@ def generate_corpus(
     by_division = divisions.groupby(divisions).groups
     texts = [
         roughen(compose(code, rng, list(by_division[divisions[code]])), code, rng)
-        for code in tqdm(codes, desc="generating corpus", unit="row", disable=not progress)
+        for code in tqdm(
+            codes, desc="generating corpus", unit="row", disable=None if progress else True
+        )
     ]
     return pd.DataFrame({"nace": codes.astype(str), "text": texts})

@@ -42,3 +42,46 @@ def resolve_model_uri(name: str, version: str | None = None, alias: str | None =
 def set_alias(name: str, alias: str, version: str) -> None:
     """Point ``alias`` (e.g. ``champion``) at a version; aliases replace the old stages."""
     MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def logged_model_uri(run_id: str, name: str = "model") -> str:
+    """``models:/<model id>`` of the model a run logged as ``name``.
+
+    Since MLflow 3 a logged model is an entity of its own (a *LoggedModel*
+    with an id, linked to the run that logged it), not a folder of the run's
+    artifacts.  ``runs:/<run id>/model`` still resolves, with a warning that
+    it falls back to the logged model; asking the run for its model outputs
+    gives the same model directly, and a clear message when there is none.
+    """
+    client = MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise CourseError(
+            f"no run with id {run_id!r} on the tracking server {client.tracking_uri}"
+        ) from exc
+    outputs = run.outputs.model_outputs if run.outputs else []
+    logged = [client.get_logged_model(output.model_id) for output in outputs]
+    named = [model for model in logged if model.name == name]
+    if not named:
+        found = ", ".join(repr(model.name) for model in logged) or "none"
+        raise CourseError(
+            f"run {run_id} logged no model named {name!r} (models it logged: {found}); "
+            "did it finish? `course train` logs its model as 'model'."
+        )
+    return f"models:/{named[-1].model_id}"
+
+
+def register_run_model(run_id: str, name: str, alias: str | None = None):
+    """Register the model a run logged as a new version of ``name``; optionally alias it.
+
+    Returns the new :class:`~mlflow.entities.model_registry.ModelVersion`.
+    Registering twice gives two versions (the registry keeps history), so
+    callers should use the version returned rather than assume "1".
+    """
+    import mlflow
+
+    version = mlflow.register_model(logged_model_uri(run_id), name)
+    if alias is not None:
+        set_alias(name, alias, version.version)
+    return version

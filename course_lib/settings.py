@@ -16,13 +16,25 @@ DEFAULT_MODEL_NAME = "fasttext"
 DEFAULT_EXPERIMENT = "nace-fasttext"
 
 
+def course_root(start: Path | None = None) -> Path:
+    """The course's folder: the nearest one holding ``MLproject``, from ``start`` up.
+
+    Notebooks run in ``labs/`` while commands run at the root; both must find
+    the same state folder.  Outside a checkout, the current folder.
+    """
+    here = (start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / "MLproject").is_file()), here)
+
+
 def state_dir(create: bool = True) -> Path:
     """The course's state folder: data cache, MLflow database and artifacts.
 
-    ``$COURSE_STATE_DIR`` when set, otherwise ``.course`` in the current
-    folder (the project root for ``uv run course …``; git-ignored).
+    ``$COURSE_STATE_DIR`` when set, otherwise ``.course`` in the course's
+    folder (see :func:`course_root`; git-ignored).
     """
-    path = Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR).expanduser().resolve()
+    configured = os.environ.get(STATE_DIR_ENV)
+    path = Path(configured).expanduser() if configured else course_root() / DEFAULT_STATE_DIR
+    path = path.resolve()
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path

@@ -127,3 +127,13 @@ def test_training_on_too_little_data_says_so(tmp_path, mlflow_server):
     out = run("train", "--data", str(path), "--register", "")
     assert out.returncode == 1
     assert "too few rows per code" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_state_folder_is_found_from_a_subfolder_of_the_course(tmp_path, monkeypatch):
+    from course_lib import settings
+
+    (tmp_path / "MLproject").write_text("name: x\n")
+    (tmp_path / "labs").mkdir()
+    monkeypatch.delenv("COURSE_STATE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path / "labs")
+    assert settings.state_dir(create=False) == tmp_path / ".course"

@@ -47,8 +47,8 @@ def test_solution_runs_end_to_end_and_every_check_passes(executed_solutions, sol
 def test_every_check_fails_on_the_lab_as_given_to_trainees(mlflow_server, solution):
     lab = make_lab(solution)
     for cell in lab.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            cell.source = "\n".join(f"{k} = {v!r}" for k, v in CI_PARAMETERS.items())
+        if "parameters" in cell.metadata.get("tags", []):  # as papermill does: override after
+            cell.source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in CI_PARAMETERS.items())
     NotebookClient(
         lab, allow_errors=True, timeout=600, kernel_name="python3",
         resources={"metadata": {"path": str(ROOT)}},

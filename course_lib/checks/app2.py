@@ -1,0 +1,237 @@
+"""Checks of Application 2 (a custom framework in MLflow: fastText via MLflow Projects).
+
+The checks ask the tracking server, not the notebook, whether a run or a
+model version is what the exercise wanted, so they hold when the notebook is
+run again against the same server (runs accumulate, versions go up): each
+check looks only at the run ids and the version the trainee's answer names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
+from course_lib.checks import CheckFailed, passed, require
+
+EXPERIMENT = "nace-fasttext-dim"
+MODEL_NAME = "fasttext"
+ALIAS = "champion"
+BEST_METRIC = "dev_accuracy_subclass"
+INVARIANT = ("COIFFEUR", "coiffeur, & 98789")
+
+
+def check_cleaned(examples: Sequence[str], cleaned: Any) -> None:
+    """App 2, exercise 1: the descriptions as the model sees them after preprocessing."""
+    from course_lib.preprocessing import clean_texts
+
+    require(cleaned, "cleaned")
+    if isinstance(cleaned, str) or not isinstance(cleaned, Sequence):
+        raise CheckFailed(
+            f"cleaned should be a list with one cleaned string per description, "
+            f"got {type(cleaned).__name__}"
+        )
+    if len(cleaned) != len(examples):
+        raise CheckFailed(f"expected {len(examples)} cleaned descriptions, found {len(cleaned)}")
+    expected = clean_texts(examples)
+    for raw, got, want in zip(examples, cleaned, expected, strict=True):
+        if got != want:
+            raise CheckFailed(
+                f"{raw!r} cleans to {want!r}, not {got!r}: use course_lib.preprocessing.clean_texts"
+            )
+    pairs = "; ".join(f"{raw!r} → {want!r}" for raw, want in zip(examples, expected, strict=True))
+    passed(f"what fastText sees: {pairs}")
+
+
+def _run(run_id: Any, what: str) -> Run:
+    if not isinstance(run_id, str):
+        raise CheckFailed(
+            f"{what} should be a run id (a string, e.g. submitted.run_id), "
+            f"got {type(run_id).__name__} {run_id!r}"
+        )
+    client = MlflowClient()
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"{what}={run_id!r} is not a run on the tracking server {client.tracking_uri}"
+        ) from exc
+
+
+def _check_project_run(run: Run, what: str, rows: Any, dim: Any | None = None) -> None:
+    """A finished MLflow Projects run of entry point main in EXPERIMENT, with these params."""
+    run_id = run.info.run_id
+    experiment = MlflowClient().get_experiment(run.info.experiment_id).name
+    if experiment != EXPERIMENT:
+        raise CheckFailed(
+            f"{what} ({run_id}) is in experiment {experiment!r}, expected {EXPERIMENT!r}: "
+            f"pass experiment_name={EXPERIMENT!r}"
+        )
+    if run.data.tags.get("mlflow.project.entryPoint") != "main":
+        raise CheckFailed(
+            f"{what} ({run_id}) was not started by MLflow Projects: "
+            'use mlflow.projects.run(uri=..., entry_point="main", ...)'
+        )
+    if run.info.status != "FINISHED":
+        raise CheckFailed(
+            f"{what} ({run_id}) is {run.info.status}, not FINISHED: read the output of the "
+            "cell that ran it"
+        )
+    params = run.data.params
+    if params.get("corpus_rows") != str(rows):
+        raise CheckFailed(
+            f"{what} ({run_id}) trained on a corpus of {params.get('corpus_rows')} rows, "
+            f"expected rows={rows}: pass parameters={{'rows': rows, ...}}"
+        )
+    if dim is not None and params.get("dim") != str(dim):
+        raise CheckFailed(f"{what} ({run_id}) has dim={params.get('dim')}, expected {dim}")
+    if BEST_METRIC not in run.data.metrics:
+        raise CheckFailed(f"{what} ({run_id}) logged no {BEST_METRIC}: did training finish?")
+
+
+def _summary(run: Run) -> str:
+    metrics = run.data.metrics
+    return (
+        f"dim {run.data.params.get('dim')}: subclass accuracy "
+        f"{metrics.get('test_accuracy_subclass', float('nan')):.3f} held out, "
+        f"{metrics[BEST_METRIC]:.3f} on real descriptions"
+    )
+
+
+def check_default_run(default_run_id: Any, rows: Any) -> None:
+    """App 2, exercise 2: the project run with default hyperparameters."""
+    from course_lib.model import Hyperparameters
+
+    require(default_run_id, "default_run_id")
+    run = _run(default_run_id, "default_run_id")
+    _check_project_run(run, "default_run_id", rows, dim=Hyperparameters().dim)
+    passed(f"project run {default_run_id[:8]}… with the defaults, {_summary(run)}")
+
+
+def check_dim_runs(dim_runs: Any, dims: Sequence[int], rows: Any) -> None:
+    """App 2, exercise 3: one project run per value of ``dims``, as ``{dim: run_id}``."""
+    require(dim_runs, "dim_runs")
+    if not isinstance(dim_runs, Mapping):
+        raise CheckFailed(
+            f"dim_runs should be a dict {{dim: run_id}}, got {type(dim_runs).__name__}"
+        )
+    if sorted(str(d) for d in dim_runs) != sorted(str(d) for d in dims):
+        raise CheckFailed(
+            f"expected one run per dim in dims={list(dims)}, found keys {list(dim_runs)}"
+        )
+    summaries = []
+    for dim, run_id in dim_runs.items():
+        run = _run(run_id, f"dim_runs[{dim!r}]")
+        _check_project_run(run, f"dim_runs[{dim!r}]", rows, dim=dim)
+        summaries.append(_summary(run))
+    passed(f"{len(dim_runs)} project runs; " + "; ".join(summaries))
+
+
+def check_best_run(best_run_id: Any, default_run_id: Any, dim_runs: Any) -> None:
+    """App 2, exercise 4: the run with the highest real-description accuracy among ours."""
+    require(best_run_id, "best_run_id")
+    require(default_run_id, "default_run_id")
+    require(dim_runs, "dim_runs")
+    if not isinstance(dim_runs, Mapping):
+        raise CheckFailed(
+            f"dim_runs should be a dict {{dim: run_id}}, got {type(dim_runs).__name__}"
+        )
+    candidates = [default_run_id, *dim_runs.values()]
+    if best_run_id not in candidates:
+        raise CheckFailed(
+            f"best_run_id={best_run_id!r} is not one of the runs this notebook started "
+            f"({', '.join(map(str, candidates))})"
+        )
+    scores = {r: _run(r, "run").data.metrics.get(BEST_METRIC, float("-inf")) for r in candidates}
+    top = max(scores, key=scores.__getitem__)
+    if scores[best_run_id] < scores[top]:
+        raise CheckFailed(
+            f"run {best_run_id} has {BEST_METRIC}={scores[best_run_id]:.3f}, but run {top} "
+            f"has {scores[top]:.3f}: sort by metrics.{BEST_METRIC}, highest first"
+        )
+    dim = _run(best_run_id, "best_run_id").data.params.get("dim")
+    passed(f"best run {best_run_id[:8]}… (dim {dim}): {BEST_METRIC} = {scores[best_run_id]:.3f}")
+
+
+def check_champion(model_version: Any, best_run_id: Any) -> None:
+    """App 2, exercise 5: the best run registered as ``fasttext`` with alias ``champion``."""
+    require(model_version, "model_version")
+    require(best_run_id, "best_run_id")
+    version = str(getattr(model_version, "version", model_version))
+    client = MlflowClient()
+    try:
+        registered = client.get_model_version(MODEL_NAME, version)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"no version {version!r} of a registered model {MODEL_NAME!r}: "
+            f"model_version should be what mlflow.register_model(..., {MODEL_NAME!r}) returns"
+        ) from exc
+    if registered.run_id != best_run_id:
+        raise CheckFailed(
+            f"{MODEL_NAME} version {version} comes from run {registered.run_id}, "
+            f"not from the best run {best_run_id}"
+        )
+    try:
+        champion = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"{MODEL_NAME} has no alias {ALIAS!r} yet: set it with "
+            "MlflowClient().set_registered_model_alias(name, alias, version)"
+        ) from exc
+    if champion.version != version:
+        raise CheckFailed(
+            f"the alias {ALIAS!r} points at version {champion.version}, not at the version "
+            f"you registered ({version})"
+        )
+    passed(f"{MODEL_NAME} version {version} (run {best_run_id[:8]}…) is @{ALIAS}")
+
+
+def _check_ranked(predictions: Any, what: str, n: int, k: int) -> None:
+    if isinstance(predictions, str) or not isinstance(predictions, Sequence):
+        raise CheckFailed(
+            f"{what} should be what model.predict returns (a list), "
+            f"got {type(predictions).__name__}"
+        )
+    if len(predictions) != n:
+        raise CheckFailed(f"{what} has {len(predictions)} rows, expected one per description ({n})")
+    for i, row in enumerate(predictions):
+        if not isinstance(row, Sequence) or len(row) != k:
+            size = len(row) if isinstance(row, Sequence) else type(row).__name__
+            raise CheckFailed(
+                f"{what}[{i}] holds {size} predictions, expected {k}: pass params={{'k': {k}}}"
+            )
+        if not all(isinstance(p, Mapping) and {"nace", "probability"} <= set(p) for p in row):
+            raise CheckFailed(f"{what}[{i}] should be dicts with 'nace' and 'probability': {row}")
+        probabilities = [p["probability"] for p in row]
+        if probabilities != sorted(probabilities, reverse=True):
+            raise CheckFailed(f"{what}[{i}] is not ranked by probability: {row}")
+
+
+def check_predictions(descriptions: Sequence[str], top1: Any, top3: Any) -> None:
+    """App 2, exercise 6: ranked predictions of the champion with k=1 and k=3."""
+    require(top1, "top1")
+    require(top3, "top3")
+    _check_ranked(top1, "top1", len(descriptions), 1)
+    _check_ranked(top3, "top3", len(descriptions), 3)
+    for i, (one, three) in enumerate(zip(top1, top3, strict=True)):
+        if one[0]["nace"] != three[0]["nace"]:
+            raise CheckFailed(
+                f"for {descriptions[i]!r} the best code is {one[0]['nace']} with k=1 but "
+                f"{three[0]['nace']} with k=3: both should come from the same model"
+            )
+    missing = [text for text in INVARIANT if text not in descriptions]
+    if missing:
+        raise CheckFailed(f"keep {', '.join(map(repr, missing))} in descriptions")
+    a, b = (top1[list(descriptions).index(text)][0]["nace"] for text in INVARIANT)
+    if a != b:
+        raise CheckFailed(
+            f"{INVARIANT[0]!r} gets {a} but {INVARIANT[1]!r} gets {b}: the model should clean "
+            "both descriptions to the same words"
+        )
+    passed(
+        f"k=1 and k=3 for {len(descriptions)} descriptions; "
+        f"{INVARIANT[0]!r} and {INVARIANT[1]!r} both get {a}"
+    )
