@@ -15,6 +15,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from course_lib.baseline import EXPERIMENT, MODEL_NAME, grid_runs, metric_names
@@ -198,6 +199,18 @@ def check_registered(model_version: Any, best_run_id: Any) -> None:
     passed(f"{MODEL_NAME} version {version} (from run {best_run_id[:8]}…) is @{ALIAS}")
 
 
+def _logged_model_id(version: ModelVersion) -> str | None:
+    """The logged model behind a version: ``model_id``, or its ``models:/<id>`` source.
+
+    The server fills ``source`` but not always ``model_id`` for a version
+    registered from ``models:/<id>``.
+    """
+    if version.model_id:
+        return version.model_id
+    source = version.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
 def _check_loaded(model: Any, what: str, expected_id: str | None, uri: str) -> None:
     model_id = getattr(model, "model_id", None)
     if not hasattr(model, "metadata") or not hasattr(model, "predict"):
@@ -222,13 +235,13 @@ def check_loaded_models(by_version: Any, champion: Any, model_version: Any) -> N
     _check_loaded(
         by_version,
         "by_version",
-        client.get_model_version(MODEL_NAME, version).model_id,
+        _logged_model_id(client.get_model_version(MODEL_NAME, version)),
         version_uri,
     )
     _check_loaded(
         champion,
         "champion",
-        client.get_model_version_by_alias(MODEL_NAME, ALIAS).model_id,
+        _logged_model_id(client.get_model_version_by_alias(MODEL_NAME, ALIAS)),
         alias_uri,
     )
     passed(f"{version_uri} and {alias_uri} loaded: both are the logged model {champion.model_id}")
