@@ -25,6 +25,25 @@ def is_stub(value: Any) -> bool:
     return value is Ellipsis or value is None
 
 
+def run_named(run_id: Any, what: str, example: str = "run.info.run_id"):
+    """The MLflow run ``run_id`` names, or a message saying what ``what`` should hold."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(run_id, str):
+        raise CheckFailed(
+            f"{what} should be a run id (a string, e.g. {example}), "
+            f"got {type(run_id).__name__} {run_id!r}"
+        )
+    client = MlflowClient()
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"{what}={run_id!r} is not a run on the tracking server {client.tracking_uri}"
+        ) from exc
+
+
 def require(value: Any, what: str) -> None:
     """Fail with "not set yet" while the trainee has left the stub's ``...``."""
     if is_stub(value):

@@ -19,7 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from course_lib.baseline import EXPERIMENT, MODEL_NAME, grid_runs, metric_names
-from course_lib.checks import CheckFailed, passed, require
+from course_lib.checks import CheckFailed, passed, require, run_named
 
 ALIAS = "champion"
 BEST_METRIC = "test_accuracy_subclass"
@@ -27,19 +27,7 @@ GRID_PARAMS = ("alpha", "max_features")
 
 
 def _run(run_id: Any, what: str) -> Run:
-    """The run ``run_id`` names, or a message saying what ``what`` should hold."""
-    if not isinstance(run_id, str):
-        raise CheckFailed(
-            f"{what} should be a run id (a string, e.g. run.info.run_id), "
-            f"got {type(run_id).__name__} {run_id!r}"
-        )
-    client = MlflowClient()
-    try:
-        return client.get_run(run_id)
-    except MlflowException as exc:
-        raise CheckFailed(
-            f"{what}={run_id!r} is not a run on the tracking server {client.tracking_uri}"
-        ) from exc
+    return run_named(run_id, what, "run.info.run_id")
 
 
 def _check_in_experiment(run: Run, what: str) -> None:

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-from course_lib.checks import CheckFailed, passed, require
+from course_lib.checks import CheckFailed, passed, require, run_named
 
 EXPERIMENT = "nace-fasttext-dim"
 MODEL_NAME = "fasttext"
@@ -47,18 +47,7 @@ def check_cleaned(examples: Sequence[str], cleaned: Any) -> None:
 
 
 def _run(run_id: Any, what: str) -> Run:
-    if not isinstance(run_id, str):
-        raise CheckFailed(
-            f"{what} should be a run id (a string, e.g. submitted.run_id), "
-            f"got {type(run_id).__name__} {run_id!r}"
-        )
-    client = MlflowClient()
-    try:
-        return client.get_run(run_id)
-    except MlflowException as exc:
-        raise CheckFailed(
-            f"{what}={run_id!r} is not a run on the tracking server {client.tracking_uri}"
-        ) from exc
+    return run_named(run_id, what, "submitted.run_id")
 
 
 def _check_project_run(run: Run, what: str, rows: Any, dim: Any | None = None) -> None:
