@@ -20,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from importlib.metadata import version
 from typing import Any
 
 import mlflow
@@ -31,6 +30,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from course_lib.environment import pinned
 from course_lib.evaluation import accuracy_by_level
 from course_lib.experiments import plot_metric, runs_table
 from course_lib.nomenclature import LEVELS, load_nomenclature
@@ -154,8 +154,7 @@ def predictions_table(pipeline: Pipeline, texts: Sequence[str], k: int = 3) -> p
 
 def pip_requirements() -> list[str]:
     """Pinned as installed: MLflow need not infer them (which loads the model again)."""
-    packages = ("mlflow", "scikit-learn", "scipy", "numpy", "pandas", "nltk")
-    return [f"{name}=={version(name)}" for name in packages]
+    return pinned(("mlflow", "scikit-learn", "scipy", "numpy", "pandas", "nltk"))
 
 
 @contextlib.contextmanager

@@ -17,6 +17,11 @@ import pandas as pd
 PACKAGES = ("mlflow", "fasttext-community", "nltk", "pandas", "pyarrow", "papermill", "jupytext")
 
 
+def pinned(packages: tuple[str, ...]) -> list[str]:
+    """``name==version`` as installed (from uv.lock): a logged model's requirements."""
+    return [f"{name}=={version(name)}" for name in packages]
+
+
 def versions() -> pd.DataFrame:
     """Python and the course's main packages, with their installed versions."""
     rows = [("python", sys.version.split()[0])]

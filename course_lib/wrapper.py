@@ -112,15 +112,9 @@ def model_signature() -> ModelSignature:
 
 def pip_requirements() -> list[str]:
     """What a fresh environment needs to load the model (pinned as in uv.lock)."""
-    from importlib.metadata import version
+    from course_lib.environment import pinned
 
-    return [
-        f"mlflow=={version('mlflow')}",
-        f"fasttext-community=={version('fasttext-community')}",
-        f"nltk=={version('nltk')}",
-        f"pandas=={version('pandas')}",
-        f"numpy=={version('numpy')}",
-    ]
+    return pinned(("mlflow", "fasttext-community", "nltk", "pandas", "numpy"))
 
 
 def log_model(model_path: Path, input_example: list[str], registered_model_name: str | None = None):

@@ -44,6 +44,38 @@ def run_named(run_id: Any, what: str, example: str = "run.info.run_id"):
         ) from exc
 
 
+def require_registered_with_alias(model_name: str, version: str, run_id: str, alias: str) -> None:
+    """Version ``version`` of ``model_name`` comes from ``run_id`` and ``alias`` points at it."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        registered = client.get_model_version(model_name, version)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"no version {version!r} of a registered model {model_name!r}: model_version "
+            f"should be what mlflow.register_model(..., {model_name!r}) returns"
+        ) from exc
+    if registered.run_id != run_id:
+        raise CheckFailed(
+            f"version {version} of {model_name!r} comes from run {registered.run_id}, "
+            f"not from the best run {run_id}: register logged_model_uri(best_run_id)"
+        )
+    try:
+        target = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"{model_name!r} has no alias {alias!r} yet: set it with "
+            "MlflowClient().set_registered_model_alias(name, alias, version)"
+        ) from exc
+    if str(target.version) != version:
+        raise CheckFailed(
+            f"the alias {alias!r} points at version {target.version}, not at the version "
+            f"you registered ({version})"
+        )
+
+
 def require(value: Any, what: str) -> None:
     """Fail with "not set yet" while the trainee has left the stub's ``...``."""
     if is_stub(value):

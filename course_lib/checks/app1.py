@@ -16,10 +16,15 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 
 from course_lib.baseline import EXPERIMENT, MODEL_NAME, grid_runs, metric_names
-from course_lib.checks import CheckFailed, passed, require, run_named
+from course_lib.checks import (
+    CheckFailed,
+    passed,
+    require,
+    require_registered_with_alias,
+    run_named,
+)
 
 ALIAS = "champion"
 BEST_METRIC = "test_accuracy_subclass"
@@ -165,25 +170,7 @@ def check_registered(model_version: Any, best_run_id: Any) -> None:
     """App 1, exercise 4: the best run's model registered, with the alias champion on it."""
     require(model_version, "model_version")
     version = _version_number(model_version)
-    client = MlflowClient()
-    registered = client.get_model_version(MODEL_NAME, version)
-    if registered.run_id != best_run_id:
-        raise CheckFailed(
-            f"version {version} of {MODEL_NAME!r} comes from run {registered.run_id}, "
-            f"not from the best run {best_run_id}: register logged_model_uri(best_run_id)"
-        )
-    try:
-        champion = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
-    except MlflowException as exc:
-        raise CheckFailed(
-            f"{MODEL_NAME!r} has no alias {ALIAS!r} yet: "
-            "MlflowClient().set_registered_model_alias(name, alias, version)"
-        ) from exc
-    if str(champion.version) != version:
-        raise CheckFailed(
-            f"the alias {ALIAS!r} points at version {champion.version}, expected the version "
-            f"you registered, {version}"
-        )
+    require_registered_with_alias(MODEL_NAME, version, best_run_id, ALIAS)
     passed(f"{MODEL_NAME} version {version} (from run {best_run_id[:8]}…) is @{ALIAS}")
 
 

@@ -13,9 +13,14 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
 
-from course_lib.checks import CheckFailed, passed, require, run_named
+from course_lib.checks import (
+    CheckFailed,
+    passed,
+    require,
+    require_registered_with_alias,
+    run_named,
+)
 
 EXPERIMENT = "nace-fasttext-dim"
 MODEL_NAME = "fasttext"
@@ -150,31 +155,7 @@ def check_champion(model_version: Any, best_run_id: Any) -> None:
     require(model_version, "model_version")
     require(best_run_id, "best_run_id")
     version = str(getattr(model_version, "version", model_version))
-    client = MlflowClient()
-    try:
-        registered = client.get_model_version(MODEL_NAME, version)
-    except MlflowException as exc:
-        raise CheckFailed(
-            f"no version {version!r} of a registered model {MODEL_NAME!r}: "
-            f"model_version should be what mlflow.register_model(..., {MODEL_NAME!r}) returns"
-        ) from exc
-    if registered.run_id != best_run_id:
-        raise CheckFailed(
-            f"{MODEL_NAME} version {version} comes from run {registered.run_id}, "
-            f"not from the best run {best_run_id}"
-        )
-    try:
-        champion = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
-    except MlflowException as exc:
-        raise CheckFailed(
-            f"{MODEL_NAME} has no alias {ALIAS!r} yet: set it with "
-            "MlflowClient().set_registered_model_alias(name, alias, version)"
-        ) from exc
-    if champion.version != version:
-        raise CheckFailed(
-            f"the alias {ALIAS!r} points at version {champion.version}, not at the version "
-            f"you registered ({version})"
-        )
+    require_registered_with_alias(MODEL_NAME, version, best_run_id, ALIAS)
     passed(f"{MODEL_NAME} version {version} (run {best_run_id[:8]}…) is @{ALIAS}")
 
 
