@@ -222,6 +222,49 @@ def predict(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface: 0.0.0.0 in a container.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    root_path: Annotated[
+        str, typer.Option(help="Path prefix of a proxy in front, e.g. /proxy/8000 on SSP Cloud.")
+    ] = "",
+    model: Annotated[
+        str | None, typer.Option("--model", help="Registered model (default: MLFLOW_MODEL_NAME).")
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="Version number or alias (default: MLFLOW_MODEL_VERSION, else newest)."),
+    ] = None,
+) -> None:
+    """Serve the registered model as an HTTP API (uvicorn); /docs documents it."""
+    import dataclasses
+
+    import uvicorn
+
+    from course_lib import tracking
+    from course_lib.api import create_app
+    from course_lib.model_service import ModelService, ServingConfig
+
+    if root_path and not root_path.startswith("/"):
+        raise CourseError(f"--root-path {root_path!r} must start with '/', e.g. /proxy/{port}")
+    config = ServingConfig.from_env()
+    overrides = {"model_name": model, "model_version": version}
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v})
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    logging.getLogger("course_lib.api").setLevel(logging.INFO)
+    # uvicorn re-raises SIGTERM once it has shut down; exiting through Python
+    # (not the default handler) lets the temporary MLflow server be stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with tracking.tracking_server(check=False) as uri:
+        console.print(
+            f"serving {config.wanted_uri()} from {uri} on http://{host}:{port}{root_path}"
+        )
+        application = create_app(ModelService(config))
+        uvicorn.run(application, host=host, port=port, root_path=root_path, log_level="info")
+    console.print("API stopped")
+
+
+@app.command()
 def evaluate(
     data: Annotated[
         str | None,
@@ -399,6 +442,79 @@ def build(
     console.print("building the book (strict: any warning fails)…")
     index = build_book(root, executed)
     console.print(f"book built in {time.perf_counter() - started:.0f} s: open {index}")
+
+
+@app.command()
+def manifests(
+    values: Annotated[
+        Path | None, typer.Option(help="Values file (default: infra/values.yaml).")
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="SSP Cloud user name: sets the namespace (user-NAME) and the host."),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option(help="Model version (a number) or alias to serve.")
+    ] = None,
+    image_tag: Annotated[
+        str | None, typer.Option(help="Image tag to deploy (the commit sha CI built).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default: infra/, which holds kubernetes/ and argocd/)."),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Validate, compare with the files in --out, write nothing."),
+    ] = False,
+) -> None:
+    """Render the Kubernetes and ArgoCD manifests from infra/values.yaml, checked offline.
+
+    With --user, --model-version or --image-tag and the default --out, the
+    values file is updated too, so that a fork's values and manifests agree.
+    """
+    from dataclasses import replace
+
+    from course_lib import manifests as m
+    from course_lib.manifest_validation import check_documents
+
+    root = _course_root() if values is None or out is None else Path.cwd()
+    values_path = values or root / m.VALUES_FILE
+    out_dir = out or root / m.OUT_DIR
+    chosen = m.load_values(values_path)
+    if user is not None:
+        chosen = m.for_user(chosen, user)
+    overrides = {"model_version": model_version, "image_tag": image_tag}
+    chosen = replace(chosen, **{k: v for k, v in overrides.items() if v is not None})
+    files = m.render_files(chosen)
+    shown = out_dir.relative_to(root) if out_dir.is_relative_to(root) else out_dir
+    counts = check_documents({f"{shown}/{name}": docs for name, docs in m.render(chosen).items()})
+    kinds = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    if check:
+        stale = m.stale_files(files, out_dir)
+        if stale:
+            raise CourseError(
+                f"{', '.join(stale)} in {shown} differ from the values: run `course manifests`"
+            )
+        console.print(f"manifests valid ({kinds}) and up to date in {shown}")
+        return
+    m.write(files, out_dir)
+    changed = chosen != m.load_values(values_path)
+    note = ""
+    if changed and out is None:
+        m.save_values(chosen, values_path)
+        note = f"; {values_path.name} updated"
+    if user is not None:
+        console.print(
+            "namespace and host follow the user; check tracking_uri, image_repository "
+            f"and git_repo_url in {values_path.name} yourself"
+        )
+    console.print(
+        f"{len(files)} manifests ({kinds}) for {chosen.namespace} written to {shown}: "
+        f"{chosen.image}, models:/{chosen.model_name}/{chosen.model_version}, "
+        f"https://{chosen.host}{note}",
+        markup=False,
+    )
 
 
 def main() -> None:

@@ -172,17 +172,21 @@ def check_reachable(uri: str) -> None:
 
 
 @contextlib.contextmanager
-def tracking_server() -> Iterator[str]:
+def tracking_server(check: bool = True) -> Iterator[str]:
     """Yield a tracking URI that answers, starting a local server if needed.
 
     The URI is also set in ``MLFLOW_TRACKING_URI`` for the duration, so MLflow
     calls and subprocesses (``mlflow run``, papermill kernels) use it.
+    ``check=False`` trusts a configured URI without asking it first: the API
+    in a pod must start (and say why it is not ready) even while the registry
+    is down, rather than exit and crash-loop.
     """
     import mlflow
 
     configured = os.environ.get("MLFLOW_TRACKING_URI")
     if configured:
-        check_reachable(configured)
+        if check:
+            check_reachable(configured)
         mlflow.set_tracking_uri(configured)
         yield configured
         return

@@ -1,0 +1,228 @@
+"""The prediction API: the registered fastText model behind HTTP (Application 3).
+
+``create_app()`` builds the FastAPI application; ``course serve`` runs it with
+uvicorn (``uvicorn --factory course_lib.api:create_app`` works too).  Which
+model it serves comes from ``MLFLOW_MODEL_NAME`` and ``MLFLOW_MODEL_VERSION``
+(see :mod:`course_lib.model_service`), so the same image serves any trainee's
+model and a new version is deployed by changing one environment variable.
+
+Bad input never reaches the model: the pydantic models reject it with a 422
+that names the field, and every error, whatever raised it, is answered as
+``{"message": ..., "errors": [...]}`` without echoing a 100,000-character input
+back.  Route functions are plain ``def``: FastAPI runs them in its thread pool,
+so a long batch never blocks ``/health``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from course_lib.api_schemas import (
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    ErrorItem,
+    ErrorResponse,
+    Health,
+    Prediction,
+    PredictQuery,
+    PredictResponse,
+    Readiness,
+    ServiceInfo,
+)
+from course_lib.model_service import ModelService, ServingConfig
+from course_lib.nomenclature import dotted_code, load_nomenclature
+from course_lib.wrapper import InvalidInput
+
+log = logging.getLogger("course_lib.api")
+
+DESCRIPTION = """
+Predicts the NAF rév. 2 subclass (the French version of NACE Rev. 2) of a
+company from the free text describing its activity.
+
+* `GET /predict` classifies one description; `POST /predict` a batch, in one
+  model call.
+* `GET /` tells which registered model version this process serves.
+* `GET /health` answers as soon as the process runs; `GET /ready` answers 503
+  until the model is loaded.
+"""
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "Too many descriptions in one batch."},
+    422: {
+        "model": ErrorResponse,
+        "description": "A field is missing, blank, too long or out of range.",
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "The model is not loaded yet (or failed to load).",
+    },
+}
+
+
+def create_app(service: ModelService | None = None, load: bool = True) -> FastAPI:
+    """The application; ``service`` defaults to the model chosen by the environment.
+
+    Tests pass their own service (and ``load=False`` to load it themselves).
+    """
+    service = service or ModelService(ServingConfig.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load and not service.ready:
+            service.start()
+        yield
+        service.stop()
+
+    app = FastAPI(
+        title="NACE activity code API",
+        summary="fastText model from the MLflow registry, served by the MLOps course",
+        description=DESCRIPTION,
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    _add_error_handlers(app)
+    _add_routes(app, service)
+    return app
+
+
+def _add_routes(app: FastAPI, service: ModelService) -> None:
+    labels = load_nomenclature()
+
+    def ranked(rows: list[dict[str, Any]]) -> list[Prediction]:
+        return [
+            Prediction(
+                nace=p["nace"],
+                code=dotted_code(p["nace"]),
+                label=labels.label(p["nace"]),
+                probability=p["probability"],
+            )
+            for p in rows
+        ]
+
+    def predict(texts: list[str], k: int) -> list[list[Prediction]]:
+        if not service.ready:
+            raise HTTPException(503, detail=f"the model is not ready: {service.detail}")
+        try:
+            rows = service.model.predict(texts, params={"k": k})
+        except InvalidInput as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        return [ranked(row) for row in rows]
+
+    @app.get("/", response_model=ServiceInfo, tags=["service"])
+    def info() -> ServiceInfo:
+        """Which model this process serves: check it after each deployment."""
+        return ServiceInfo(
+            model_name=service.config.model_name,
+            model_version=service.version,
+            model_uri=service.uri,
+            ready=service.ready,
+        )
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Liveness: the process answers (the model may still be loading)."""
+        return Health(status="alive")
+
+    @app.get(
+        "/ready", response_model=Readiness, tags=["service"], responses={503: {"model": Readiness}}
+    )
+    def ready() -> JSONResponse:
+        """Readiness: 200 once the model is loaded, 503 with the reason until then."""
+        body = Readiness(ready=service.ready, status=service.status, detail=service.detail)
+        return JSONResponse(body.model_dump(), status_code=200 if service.ready else 503)
+
+    @app.get("/predict", response_model=PredictResponse, tags=["predict"], responses=ERRORS)
+    def predict_one(query: Annotated[PredictQuery, Query()], request: Request) -> PredictResponse:
+        """Classify one description (``nb_echoes_max``: how many ranked codes)."""
+        _require_utf8_query(request)
+        (predictions,) = predict([query.description], query.nb_echoes_max)
+        return PredictResponse(
+            model_version=service.version or "",
+            description=query.description,
+            predictions=predictions,
+        )
+
+    @app.post("/predict", response_model=BatchResponse, tags=["predict"], responses=ERRORS)
+    def predict_batch(request: BatchRequest) -> BatchResponse:
+        """Classify a batch of descriptions in one model call (at most ``API_MAX_BATCH``)."""
+        limit = service.config.max_batch
+        if len(request.descriptions) > limit:
+            raise HTTPException(
+                413,
+                detail=f"{len(request.descriptions)} descriptions in one request; the limit is "
+                f"{limit}: send them in chunks of at most {limit}",
+            )
+        predictions = predict(request.descriptions, request.nb_echoes_max)
+        return BatchResponse(
+            model_version=service.version or "",
+            results=[
+                BatchItem(description=text, predictions=ranked_codes)
+                for text, ranked_codes in zip(request.descriptions, predictions, strict=True)
+            ],
+        )
+
+
+def _require_utf8_query(request: Request) -> None:
+    """Refuse percent-encoded bytes that are not UTF-8.
+
+    Starlette decodes them with replacement characters, so "caf%E9" (Latin-1)
+    would be classified as "caf�" without a word of warning.
+    """
+    try:
+        unquote_to_bytes(request.scope.get("query_string", b"").decode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400,
+            detail=f"the query string is not valid UTF-8 (byte {exc.object[exc.start]:#04x} at "
+            f"position {exc.start}): percent-encode the description's UTF-8 bytes",
+        ) from exc
+
+
+BODY_UNREADABLE = "There was an error parsing the body"
+"""FastAPI's own detail when a body cannot be decoded at all (e.g. invalid UTF-8)."""
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_error_item(error) for error in exc.errors()]
+        summary = "; ".join(f"{e.location}: {e.message}" for e in errors[:5])
+        body = ErrorResponse(message=f"invalid request: {summary}", errors=errors)
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if message == BODY_UNREADABLE:
+            message = "the body could not be read: send JSON encoded in UTF-8"
+        body = ErrorResponse(message=message)
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        body = ErrorResponse(message="internal error: the server log has the details")
+        return JSONResponse(body.model_dump(), status_code=500)
+
+
+def _error_item(error: dict[str, Any]) -> ErrorItem:
+    """One pydantic error, without its ``input`` (which may be huge or binary)."""
+    location = ".".join(str(part) for part in error.get("loc", ()))
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "json_invalid":
+        location = "body"
+        message = "the body is not valid JSON: send a JSON object such as " + (
+            '{"descriptions": ["coiffure mixte"], "nb_echoes_max": 1}'
+        )
+    return ErrorItem(location=location, message=message.removeprefix("Value error, "))

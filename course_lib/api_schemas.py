@@ -1,0 +1,134 @@
+"""What the prediction API accepts and answers, as pydantic models.
+
+Declaring every request and response as a model does three jobs at once:
+FastAPI rejects malformed input with a 422 that names the field before any
+of our code runs, ``/docs`` shows the exact shapes with examples, and the
+OpenAPI schema is precise enough for a fuzzer (schemathesis) to test the API
+against it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from course_lib.wrapper import MAX_K
+
+MAX_DESCRIPTION_CHARS = 5_000
+"""A register entry holds 140 characters; 5,000 leaves room for pasted paragraphs
+while refusing whole files sent by mistake (the model reads the first 1,000)."""
+
+EXAMPLES = ["boulangerie pâtisserie", "coiffure mixte", "LOUEUR EN MEUBLE NON PROFESSIONNEL"]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the description is blank: give the activity in words")
+    return value
+
+
+Description = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_DESCRIPTION_CHARS,
+        description="Free-text activity of the company, as written at registration.",
+        examples=[EXAMPLES[0]],
+    ),
+    AfterValidator(_not_blank),
+]
+Echoes = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_K,
+        description=f"How many ranked codes to return (1 to {MAX_K}).",
+        examples=[3],
+    ),
+]
+
+
+class PredictQuery(BaseModel):
+    """Query string of ``GET /predict`` (names kept from the original course's API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: Description
+    nb_echoes_max: Echoes = 1
+
+
+class Prediction(BaseModel):
+    """One ranked code: compact and dotted forms, official label, probability."""
+
+    nace: str = Field(
+        description="Compact subclass code, as in the training data.", examples=["1071C"]
+    )
+    code: str = Field(description="Dotted code, as printed by Insee.", examples=["10.71C"])
+    label: str = Field(examples=["Boulangerie et boulangerie-pâtisserie"])
+    probability: float = Field(ge=0.0, le=1.0, examples=[0.93])
+
+
+class PredictResponse(BaseModel):
+    """Answer of ``GET /predict``; empty predictions when no word can be read."""
+
+    model_version: str = Field(examples=["3"])
+    description: str
+    predictions: list[Prediction]
+
+
+class BatchRequest(BaseModel):
+    """Body of ``POST /predict``: many descriptions, one model call."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"descriptions": EXAMPLES, "nb_echoes_max": 2}]},
+    )
+
+    descriptions: list[Description] = Field(min_length=1)
+    nb_echoes_max: Echoes = 1
+
+
+class BatchItem(BaseModel):
+    description: str
+    predictions: list[Prediction]
+
+
+class BatchResponse(BaseModel):
+    """One result per description, in the order they were sent."""
+
+    model_version: str
+    results: list[BatchItem]
+
+
+class ServiceInfo(BaseModel):
+    """Answer of ``GET /``: which model this process serves (or is loading)."""
+
+    model_name: str = Field(examples=["fasttext"])
+    model_version: str | None = Field(description="Null until the model is loaded.", examples=["3"])
+    model_uri: str | None = Field(examples=["models:/fasttext/3"])
+    ready: bool
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["alive"])
+
+
+class Readiness(BaseModel):
+    """Answer of ``GET /ready``: 200 once the model is loaded, else 503 with why."""
+
+    ready: bool
+    status: str = Field(examples=["ready", "loading", "failed"])
+    detail: str = Field(examples=["models:/fasttext/3 is loaded"])
+
+
+class ErrorItem(BaseModel):
+    location: str = Field(examples=["body.descriptions.0"])
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx and 503: a sentence for people and, for 422, the faulty fields."""
+
+    message: str
+    errors: list[ErrorItem] = []
