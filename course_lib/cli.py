@@ -265,6 +265,46 @@ def serve(
 
 
 @app.command()
+def classify(
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Parquet/CSV of descriptions (default: 1,000 generated ones)."),
+    ] = None,
+    api: Annotated[str, typer.Option(help="Address of the API.")] = "http://127.0.0.1:8000",
+    column: Annotated[str, typer.Option(help="Column holding the descriptions.")] = "text",
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Ranked codes per row.")] = 1,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Descriptions per POST.")] = 500,
+    row_by_row: Annotated[
+        bool, typer.Option("--row-by-row", help="One GET per row (slow; for comparison).")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the results here (parquet/CSV).")] = None,
+) -> None:
+    """Classify a file of descriptions through a running API (`course serve`)."""
+    from course_lib import client
+
+    source = data or client.data_to_classify()
+    frame = client.read_descriptions(source, column)
+    info = client.check_api(api)
+    started = time.perf_counter()
+    if row_by_row:
+        result = client.classify_row_by_row(frame, api, column, k)
+    else:
+        result = client.classify_in_batches(frame, api, column, k, chunk_size)
+    seconds = time.perf_counter() - started
+    console.print(result.head(10).to_string(index=False), markup=False)
+    if out is not None and out.suffix == ".parquet":
+        result.to_parquet(out, index=False)
+    elif out is not None:
+        result.to_csv(out, index=False)
+    problems = int(result["problem"].notna().sum())
+    console.print(
+        f"{len(result):,} descriptions classified by {info['model_uri']} in {seconds:.1f} s "
+        f"({len(result) / seconds:,.0f}/s), {problems} with a problem"
+        + (f"; results in {out}" if out else "")
+    )
+
+
+@app.command()
 def evaluate(
     data: Annotated[
         str | None,
