@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -63,6 +64,12 @@ def start_api(
 ) -> ApiProcess:
     """``course serve`` in the background; by default, return once ``/ready`` says 200."""
     port = port or free_port()
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise CourseError(
+                f"port {port} is already in use on 127.0.0.1 (another API still running?): "
+                "stop it, or leave the port out to get a free one"
+            )
     log = settings.state_dir() / f"api-{port}.log"
     with log.open("w") as handle:
         process = subprocess.Popen(

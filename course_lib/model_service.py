@@ -77,7 +77,12 @@ def resolve_and_load(config: ServingConfig) -> tuple[str, str, Any]:
     from mlflow import MlflowClient
 
     from course_lib.registry import resolve_model_uri
+    from course_lib.tracking import is_healthy
 
+    tracking_uri = _tracking_uri()
+    if tracking_uri.startswith(("http://", "https://")) and not is_healthy(tracking_uri, 5.0):
+        # MLflow's client would retry for minutes before saying so.
+        raise ConnectionError(f"the tracking server {tracking_uri} does not answer")
     reference = config.model_version
     if reference is not None and reference.isdigit():
         uri = resolve_model_uri(config.model_name, version=reference)
