@@ -57,6 +57,7 @@ company from the free text describing its activity.
 """
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The request is not valid UTF-8."},
     413: {"model": ErrorResponse, "description": "Too many descriptions in one batch."},
     422: {
         "model": ErrorResponse,
@@ -206,14 +207,30 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if message == BODY_UNREADABLE:
             message = "the body could not be read: send JSON encoded in UTF-8"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # GET and POST /predict are two routes; Starlette's Allow names only the first.
+            headers["Allow"] = ", ".join(_methods(app, request.scope.get("path", "")))
+            message = f"method {request.method} not allowed; use {headers['Allow']}"
         body = ErrorResponse(message=message)
-        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         body = ErrorResponse(message="internal error: the server log has the details")
         return JSONResponse(body.model_dump(), status_code=500)
+
+
+def _methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of ``path`` accepts (HEAD and OPTIONS aside)."""
+    methods = {
+        method
+        for route in app.routes
+        if getattr(route, "path", None) == path
+        for method in getattr(route, "methods", ()) or ()
+    }
+    return sorted(methods - {"HEAD", "OPTIONS"})
 
 
 def _error_item(error: dict[str, Any]) -> ErrorItem:

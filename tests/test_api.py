@@ -138,7 +138,7 @@ BAD_REQUESTS = [
     (raw(b"taxi, coiffure"), 422, "not valid JSON"),
     (raw(b'{"descriptions": ["caf\xe9"]}'), 400, "UTF-8"),
     (raw(b"descriptions=taxi", "text/plain"), 422, "valid dictionary"),
-    (("delete", {}), 405, "Method Not Allowed"),
+    (("delete", {}), 405, "method DELETE not allowed; use GET, POST"),
 ]
 
 

@@ -1,0 +1,43 @@
+"""Property-based fuzzing of the API from its own OpenAPI schema (schemathesis).
+
+Schemathesis generates requests that fit the schema and requests that break
+it (wrong types, missing fields, out-of-range numbers, odd Unicode), sends
+them to the application with the real registered model loaded, and checks
+every answer: never a 5xx, status codes and bodies as documented, invalid
+data rejected and valid data accepted.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from course_lib.api import create_app
+from course_lib.model_service import ModelService, ServingConfig, resolve_and_load
+from course_lib.train import TrainResult
+
+EXAMPLES_PER_OPERATION = 120
+
+
+@pytest.fixture(scope="module")
+def api_schema(trained: TrainResult):
+    config = ServingConfig(model_name="fasttext-test", model_version="champion", max_batch=20)
+    loaded = resolve_and_load(config)
+    service = ModelService(config, loader=lambda _: loaded)
+    service.start().join(timeout=60)
+    assert service.ready, service.detail
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(service, load=False))
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_server_error_and_answers_as_documented(case: schemathesis.Case) -> None:
+    case.call_and_validate()
