@@ -15,6 +15,7 @@ import mlflow
 import pytest
 
 from course_lib import tracking
+from course_lib.api_process import ApiProcess, start_api, stop_api
 from course_lib.train import TrainConfig, TrainResult, run_training
 
 
@@ -68,3 +69,11 @@ def trained(mlflow_server: str) -> TrainResult:
         alias="champion",
     )
     return run_training(config, status=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def served_api(trained: TrainResult) -> Iterator[ApiProcess]:
+    """``course serve`` as a real process, behind SSP Cloud's proxy prefix (as on VSCode)."""
+    api = start_api(model="fasttext-test", version="champion", root_path="/proxy/8000")
+    yield api
+    stop_api(api)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -24,12 +23,9 @@ from course_lib.tracking import free_port
 from course_lib.train import TrainResult
 
 
-@pytest.fixture(scope="module")
-def api(trained: TrainResult) -> Iterator[ApiProcess]:
-    """Served behind SSP Cloud's proxy prefix, as on the VSCode service."""
-    process = start_api(model="fasttext-test", version="champion", root_path="/proxy/8000")
-    yield process
-    stop_api(process)
+@pytest.fixture
+def api(served_api: ApiProcess) -> ApiProcess:
+    return served_api
 
 
 def test_serves_the_registered_version(api: ApiProcess, trained: TrainResult) -> None:
