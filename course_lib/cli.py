@@ -347,14 +347,35 @@ def bench(
     rows: Annotated[int, typer.Option(min=1000, help="Corpus size for training.")] = 200_000,
     preprocess_rows: Annotated[int, typer.Option(min=100)] = 100_000,
     seeds: Annotated[int, typer.Option(min=1, help="Corpus seeds for the accuracy spread.")] = 3,
-    output: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path(
-        "benchmarks/results.json"
-    ),
+    suite: Annotated[
+        str, typer.Option(help="model (training, preprocessing, accuracy) or serving (the API).")
+    ] = "model",
+    model: Annotated[
+        str, typer.Option("--model", help="Serving: the registered model to serve.")
+    ] = settings.DEFAULT_MODEL_NAME,
+    endurance_seconds: Annotated[
+        float, typer.Option(min=1, help="Serving: length of the sustained load.")
+    ] = 60.0,
+    requests_: Annotated[
+        int, typer.Option("--requests", min=10, help="Serving: GETs per latency measurement.")
+    ] = 1_000,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the JSON (default: benchmarks/<suite>.json)."),
+    ] = None,
 ) -> None:
     """Benchmarks side by side with the simple approach; table + JSON."""
     import json
 
     from course_lib.bench import run_benchmarks
+
+    if suite not in {"model", "serving"}:
+        raise CourseError(f"--suite {suite!r}: choose model or serving")
+    if suite == "serving":
+        output = output or Path("benchmarks/serving.json")
+        _bench_serving(model, endurance_seconds, requests_, output)
+        return
+    output = output or Path("benchmarks/results.json")
 
     console.print(f"benchmarking on a {rows:,}-row corpus (a few minutes)…")
     results = run_benchmarks(rows, preprocess_rows, tuple(range(seeds)))
@@ -409,6 +430,55 @@ def bench(
     console.print(
         f"preprocessing {pre['speedup']:.1f}x faster, wrapper overhead {wrap['overhead']:.2f}x, "
         f"training {fit['train_s']:.1f} s; real subclass accuracy {real['accuracy_subclass']:.3f}; "
+        f"JSON in {output}"
+    )
+
+
+def _bench_serving(model: str, endurance_s: float, latency_requests: int, output: Path) -> None:
+    import json
+
+    from course_lib import registry, tracking
+    from course_lib.bench_serving import run_serving_benchmarks
+
+    with tracking.tracking_server() as uri:
+        model_uri = registry.resolve_model_uri(model)
+        console.print(
+            f"benchmarking the API serving {model_uri} from {uri} (about {endurance_s + 60:.0f} s)…"
+        )
+        version = model_uri.rsplit("/", 1)[1]
+        results = run_serving_benchmarks(model, version, 1_000, latency_requests, endurance_s)
+    flow, endurance = results["throughput"], results["endurance"]
+    table = Table(title="serving benchmarks (uvicorn on loopback; ratios matter, not seconds)")
+    for column in ("what", "simple approach", "course_lib", "ratio", "target"):
+        table.add_column(column)
+    table.add_row(
+        f"classify {flow['descriptions']:,} descriptions",
+        f"{flow['get_per_row_s']:.2f} s (GET per row, {flow['get_per_row_rows_per_s']:,.0f}/s)",
+        f"{flow['batch_post_s']:.3f} s (1 POST, {flow['batch_post_rows_per_s']:,.0f}/s)",
+        f"{flow['speedup']:.0f}x faster"
+        + ("" if flow["same_predictions"] else " (PREDICTIONS DIFFER)"),
+        ">= 20x",
+    )
+    for point in results["latency"]:
+        table.add_row(
+            f"GET /predict, {point['clients']} client(s)", f"{point['requests']} requests",
+            f"p50 {point['p50_ms']:.1f} ms, p99 {point['p99_ms']:.1f} ms",
+            f"{point['requests_per_s']:,.0f} req/s", f"{point['errors']} errors",
+        )  # fmt: skip
+    table.add_row(
+        f"sustained load, {endurance['seconds']:.0f} s, {endurance['clients']} clients",
+        f"{endurance['requests']:,} requests",
+        f"{endurance['errors']} errors, p99 {endurance['p99_ms']:.1f} ms",
+        f"memory {endurance['rss_first_mb']:.0f} → {endurance['rss_last_mb']:.0f} MB "
+        f"({endurance['rss_growth']:+.1%})",
+        "0 errors, flat memory",
+    )
+    console.print(table)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(
+        f"batch POST {flow['speedup']:.0f}x the throughput of GET per row; "
+        f"{endurance['errors']} errors in {endurance['requests']:,} requests under load; "
         f"JSON in {output}"
     )
 

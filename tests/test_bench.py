@@ -29,3 +29,25 @@ def test_bench_prints_a_table_and_writes_json(tmp_path):
     for key, low in spread["min"].items():
         assert low <= spread["mean"][key] <= spread["max"][key]
     assert "real accuracy over corpus seeds 0–1" in out.stdout
+
+
+def test_serving_bench_compares_get_per_row_with_batch_post(trained, tmp_path):
+    """A short run of `course bench --suite serving` against the session's registry."""
+    output = tmp_path / "serving.json"
+    env = {**os.environ, "COLUMNS": "160"}
+    out = subprocess.run(
+        [shutil.which("course"), "bench", "--suite", "serving", "--model", "fasttext-test",
+         "--endurance-seconds", "3", "--requests", "40", "--output", str(output)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "GET per row" in out.stdout and "1 POST" in out.stdout
+    results = json.loads(output.read_text())
+    flow = results["throughput"]
+    assert flow["descriptions"] == 1_000 and flow["same_predictions"] is True
+    assert flow["speedup"] == flow["get_per_row_s"] / flow["batch_post_s"]
+    assert [p["clients"] for p in results["latency"]] == [1, 8]
+    assert all(p["errors"] == 0 and p["p50_ms"] <= p["p99_ms"] for p in results["latency"])
+    endurance = results["endurance"]
+    assert endurance["errors"] == 0 and endurance["requests"] > 0
+    assert endurance["memory_samples"] >= 2 and endurance["rss_first_mb"] > 50
