@@ -621,7 +621,8 @@ def manifests(
         )
     console.print(
         f"{len(files)} manifests ({kinds}) for {chosen.namespace} written to {shown}: "
-        f"{chosen.image}, models:/{chosen.model_name}/{chosen.model_version}, "
+        f"{chosen.image}, models:/{chosen.model_name}"
+        f"{'/' if chosen.model_version.isdigit() else '@'}{chosen.model_version}, "
         f"https://{chosen.host}{note}",
         markup=False,
     )
