@@ -32,6 +32,7 @@ def built_book(executed_solutions, tmp_path_factory) -> Path:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("apps"))
+    shutil.copytree(ROOT / "infra", root / "infra")  # literalinclude-d by ch3_serving.md
     # What a checkout holds besides the book must not reach the strict build
     (root / ".pytest_cache").mkdir()
     (root / ".pytest_cache" / "README.md").write_text("# pytest cache directory\n")
