@@ -8,6 +8,7 @@ it also stops a temporary MLflow server it may have started.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -26,6 +27,10 @@ from course_lib.errors import CourseError
 from course_lib.tracking import free_port
 
 READY_TIMEOUT_S = 180.0
+
+_STARTED: dict[int, ApiProcess] = {}
+"""Every API this Python process started and has not stopped: stopped at exit, so a
+notebook cell run twice or a failed cell never leaves a server holding a model."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ def start_api(
             env={**os.environ, **(env or {}), "NO_COLOR": "1"},
         )
     api = ApiProcess(pid=process.pid, port=port, log=log, root_path=root_path)
+    _STARTED[api.pid] = api
     if wait:
         try:
             wait_until_ready(api, process)
@@ -112,6 +118,7 @@ def wait_until_ready(
 
 def stop_api(api: ApiProcess, timeout: float = 30.0) -> None:
     """SIGTERM the process group (uvicorn shuts down gracefully), SIGKILL if it lingers."""
+    _STARTED.pop(api.pid, None)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(api.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -126,6 +133,13 @@ def stop_api(api: ApiProcess, timeout: float = 30.0) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(api.pid, signal.SIGKILL)
+
+
+@atexit.register
+def stop_all() -> None:
+    """Stop every API still running that this process started."""
+    for api in list(_STARTED.values()):
+        stop_api(api)
 
 
 @contextlib.contextmanager

@@ -24,11 +24,17 @@ def resolve_model_uri(name: str, version: str | None = None, alias: str | None =
             return f"models:/{name}@{alias}"
         versions = client.search_model_versions(f"name = '{name}'")
     except MlflowException as exc:
+        if version is None and alias is not None:
+            raise CourseError(
+                f"no registered model {name!r} with alias {alias!r} on the tracking server "
+                f"{client.tracking_uri}: train one with `course train --alias {alias}` "
+                f"(or point the alias at a version; check the name and alias)."
+            ) from exc
         raise CourseError(
             f"no registered model {name!r}"
-            + (f" version {version}" if version else f" with alias {alias!r}" if alias else "")
+            + (f" version {version}" if version else "")
             + f" on the tracking server {client.tracking_uri}: train one with `course train` "
-            "(or check the name, version and alias)."
+            "(or check the name and version)."
         ) from exc
     if not versions:
         raise CourseError(

@@ -214,6 +214,8 @@ def connect() -> str:
     """
     import mlflow
 
+    # One bar per artifact file drowns a notebook cell that loads a model.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         check_reachable(uri)
