@@ -12,7 +12,6 @@ import atexit
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import requests
 
 from course_lib import settings
 from course_lib.errors import CourseError
-from course_lib.tracking import free_port
+from course_lib.tracking import free_port, require_free_port
 
 READY_TIMEOUT_S = 180.0
 
@@ -69,12 +68,7 @@ def start_api(
 ) -> ApiProcess:
     """``course serve`` in the background; by default, return once ``/ready`` says 200."""
     port = port or free_port()
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", port)) == 0:
-            raise CourseError(
-                f"port {port} is already in use on 127.0.0.1 (another API still running?): "
-                "stop it, or leave the port out to get a free one"
-            )
+    require_free_port(port, "another API still running? Stop it, or leave the port out")
     log = settings.state_dir() / f"api-{port}.log"
     with log.open("w") as handle:
         process = subprocess.Popen(

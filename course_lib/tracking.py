@@ -55,6 +55,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def require_free_port(port: int, what_to_do: str) -> None:
+    """Refuse a taken port up front: a server that fails to bind says so only in its log."""
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise CourseError(f"port {port} is already in use on 127.0.0.1: {what_to_do}")
+
+
 def is_healthy(uri: str, timeout: float = 2.0) -> bool:
     """True when ``uri`` answers MLflow's ``/health`` (or is not an HTTP store)."""
     if not uri.startswith(("http://", "https://")):
@@ -111,12 +118,9 @@ def start_server(port: int | None = None, record: bool = True) -> LocalServer:
     """Start the local server and wait until it answers; raise with its log if not."""
     state = settings.mlflow_dir()
     port = port or free_port()
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", port)) == 0:
-            raise CourseError(
-                f"port {port} is already in use on 127.0.0.1: stop what listens there or "
-                "choose another port (course mlflow --port …)."
-            )
+    require_free_port(
+        port, "stop what listens there or choose another port (course mlflow --port …)"
+    )
     log = state / "server.log"  # one file for every start; each start appends a header
     with log.open("a") as handle:
         handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} mlflow server on port {port}\n")

@@ -236,7 +236,7 @@ def test_new_version(private, versions, capsys):
         checks.check_new_version(served, served, ROWS)
     with pytest.raises(CheckFailed, match="expected this notebook's rows=200000"):
         checks.check_new_version(new, served, 200_000)
-    with pytest.raises(CheckFailed, match=f"no version '999' of '{MODEL}'"):
+    with pytest.raises(CheckFailed, match=f"no version '999' of a registered model '{MODEL}'"):
         checks.check_new_version("999", served, ROWS)
 
 

@@ -44,26 +44,36 @@ def run_named(run_id: Any, what: str, example: str = "run.info.run_id"):
         ) from exc
 
 
+def registered_version(model_name: str, version: str, hint: str):
+    """The registry's record of a version, or a CheckFailed that says what to set."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient().get_model_version(model_name, version)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"no version {version!r} of a registered model {model_name!r}: {hint}"
+        ) from exc
+
+
 def require_registered_with_alias(model_name: str, version: str, run_id: str, alias: str) -> None:
     """Version ``version`` of ``model_name`` comes from ``run_id`` and ``alias`` points at it."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient()
-    try:
-        registered = client.get_model_version(model_name, version)
-    except MlflowException as exc:
-        raise CheckFailed(
-            f"no version {version!r} of a registered model {model_name!r}: model_version "
-            f"should be what mlflow.register_model(..., {model_name!r}) returns"
-        ) from exc
+    registered = registered_version(
+        model_name,
+        version,
+        f"model_version should be what mlflow.register_model(..., {model_name!r}) returns",
+    )
     if registered.run_id != run_id:
         raise CheckFailed(
             f"version {version} of {model_name!r} comes from run {registered.run_id}, "
             f"not from the best run {run_id}: register logged_model_uri(best_run_id)"
         )
     try:
-        target = client.get_model_version_by_alias(model_name, alias)
+        target = MlflowClient().get_model_version_by_alias(model_name, alias)
     except MlflowException as exc:
         raise CheckFailed(
             f"{model_name!r} has no alias {alias!r} yet: set it with "

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from course_lib.checks import CheckFailed, is_stub, passed, require
+from course_lib.checks import CheckFailed, is_stub, passed, registered_version, require
 
 MODEL_NAME = "fasttext"
 TIMEOUT_S = 30.0
@@ -134,20 +134,18 @@ def check_row_by_row(online: Any, batch: Any) -> None:
 def check_new_version(new_version: Any, served_version: Any, rows: Any) -> None:
     """App 3, exercise 3: a new, retrained version of the model in the registry."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     from course_lib.model import Hyperparameters
 
     require(new_version, "new_version")
     version, served = _version_of(new_version), _version_of(served_version)
     client = MlflowClient()
-    try:
-        registered = client.get_model_version(MODEL_NAME, version)
-    except MlflowException as exc:
-        raise CheckFailed(
-            f"no version {version!r} of {MODEL_NAME!r} in the registry: new_version should be "
-            f"result.model_version, with TrainConfig(model_name={MODEL_NAME!r}, ...)"
-        ) from exc
+    registered = registered_version(
+        MODEL_NAME,
+        version,
+        "new_version should be result.model_version, with "
+        f"TrainConfig(model_name={MODEL_NAME!r}, ...)",
+    )
     if not version.isdigit() or int(version) <= int(served):
         raise CheckFailed(
             f"version {version} is not newer than the version the API serves ({served}): "
