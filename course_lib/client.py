@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets in notebooks
 
 from course_lib import settings
 from course_lib.api_schemas import MAX_DESCRIPTION_CHARS
