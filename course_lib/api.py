@@ -26,7 +26,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from course_lib.api_limits import BodySizeLimit
 from course_lib.api_schemas import (
+    BLANK_MESSAGE,
+    MAX_DESCRIPTION_CHARS,
     BatchItem,
     BatchRequest,
     BatchResponse,
@@ -58,7 +61,7 @@ company from the free text describing its activity.
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The request is not valid UTF-8."},
-    413: {"model": ErrorResponse, "description": "Too many descriptions in one batch."},
+    413: {"model": ErrorResponse, "description": "Too many descriptions, or too large a body."},
     422: {
         "model": ErrorResponse,
         "description": "A field is missing, blank, too long or out of range.",
@@ -68,6 +71,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "The model is not loaded yet (or failed to load).",
     },
 }
+
+
+def max_body_bytes(max_batch: int) -> int:
+    """A full batch of the longest descriptions, 4 bytes a character, plus room for JSON."""
+    return max_batch * MAX_DESCRIPTION_CHARS * 4 + 65_536
 
 
 def create_app(service: ModelService | None = None, load: bool = True) -> FastAPI:
@@ -92,9 +100,28 @@ def create_app(service: ModelService | None = None, load: bool = True) -> FastAP
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes(service.config.max_batch))
     _add_error_handlers(app)
     _add_routes(app, service)
+    _document_batch_limit(app, service.config.max_batch)
     return app
+
+
+def _document_batch_limit(app: FastAPI, max_batch: int) -> None:
+    """Write the configured batch limit into the OpenAPI schema (``maxItems``).
+
+    The limit is set per deployment (``API_MAX_BATCH``), so the pydantic model
+    cannot carry it; the schema that /docs and clients read still should.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        batch = schema["components"]["schemas"]["BatchRequest"]["properties"]["descriptions"]
+        batch["maxItems"] = max_batch
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_routes(app: FastAPI, service: ModelService) -> None:
@@ -237,6 +264,8 @@ def _error_item(error: dict[str, Any]) -> ErrorItem:
     """One pydantic error, without its ``input`` (which may be huge or binary)."""
     location = ".".join(str(part) for part in error.get("loc", ()))
     message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "string_pattern_mismatch":  # the only pattern: NOT_BLANK
+        message = BLANK_MESSAGE
     if error.get("type") == "json_invalid":
         location = "body"
         message = "the body is not valid JSON: send a JSON object such as " + (

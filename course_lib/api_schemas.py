@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from course_lib.wrapper import MAX_K
 
@@ -22,10 +22,14 @@ while refusing whole files sent by mistake (the model reads the first 1,000)."""
 EXAMPLES = ["boulangerie pâtisserie", "coiffure mixte", "LOUEUR EN MEUBLE NON PROFESSIONNEL"]
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("the description is blank: give the activity in words")
-    return value
+NOT_BLANK = r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+r"""At least one character that is not white space, by Python's ``str.isspace``.
+
+Written as an explicit class, not ``\S``: the schema's regex is run by
+pydantic (Rust), by clients and by the fuzzer (Python), whose ``\s`` differ on
+a few control characters; an explicit class means the same thing to all.
+"""
+BLANK_MESSAGE = "the description is blank: give the activity in words"
 
 
 Description = Annotated[
@@ -33,11 +37,20 @@ Description = Annotated[
     Field(
         min_length=1,
         max_length=MAX_DESCRIPTION_CHARS,
+        pattern=NOT_BLANK,
         description="Free-text activity of the company, as written at registration.",
         examples=[EXAMPLES[0]],
     ),
-    AfterValidator(_not_blank),
 ]
+
+
+def _not_a_boolean(value: object) -> object:
+    """JSON ``true`` is not a number, though pydantic's lax mode would read it as 1."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number of predictions: give 1 to {MAX_K}")
+    return value
+
+
 Echoes = Annotated[
     int,
     Field(
@@ -46,6 +59,7 @@ Echoes = Annotated[
         description=f"How many ranked codes to return (1 to {MAX_K}).",
         examples=[3],
     ),
+    BeforeValidator(_not_a_boolean),
 ]
 
 

@@ -132,6 +132,8 @@ BAD_REQUESTS = [
     (body({"descriptions": "taxi"}), 422, "valid list"),
     (body({"descriptions": [1, None]}), 422, "body.descriptions.0: Input should be a valid string"),
     (body({"descriptions": ["taxi"], "nb_echoes_max": 0}), 422, "body.nb_echoes_max"),
+    (body({"descriptions": ["taxi"], "nb_echoes_max": True}), 422, "true is not a number"),
+    (body({"descriptions": ["\x1c\u3000 "]}), 422, "the description is blank"),
     (body(["taxi"]), 422, "valid dictionary"),
     (body({"description": "taxi"}), 422, "body.descriptions: Field required"),
     (body({"descriptions": ["taxi"] * 51}), 413, "the limit is 50: send them in chunks"),
@@ -211,3 +213,22 @@ def test_missing_model_is_logged_with_its_uri_and_retried(
     assert "models:/no-such-model/4" in service.detail
     assert "train one with `course train`" in service.detail
     assert any("models:/no-such-model/4" in r.getMessage() for r in caplog.records)
+
+
+def test_an_oversized_body_is_refused_before_it_is_parsed(client: TestClient) -> None:
+    limit = 50 * 5_000 * 4 + 65_536  # CONFIG's batch of 50
+    huge = b'{"descriptions": ["' + b"a" * (limit + 10) + b'"]}'
+    declared = client.post("/predict", content=huge, headers={"content-type": JSON})
+    assert declared.status_code == 413
+    assert f"the limit is {limit:,}" in declared.json()["message"]
+
+    def chunks():  # no Content-Length: the body streams in until it passes the limit
+        yield b'{"descriptions": ["'
+        for _ in range(limit // 65_536 + 2):
+            yield b"a" * 65_536
+        yield b'"]}'
+
+    streamed = client.post("/predict", content=chunks(), headers={"content-type": JSON})
+    assert streamed.status_code == 413
+    assert "send fewer or shorter descriptions" in streamed.json()["message"]
+    assert client.get("/health").status_code == 200

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.config._checks import NegativeDataRejectionConfig
 
 from course_lib.api import create_app
 from course_lib.model_service import ModelService, ServingConfig, resolve_and_load
@@ -22,12 +23,18 @@ EXAMPLES_PER_OPERATION = 120
 
 @pytest.fixture(scope="module")
 def api_schema(trained: TrainResult):
-    config = ServingConfig(model_name="fasttext-test", model_version="champion", max_batch=20)
+    config = ServingConfig(model_name="fasttext-test", model_version="champion", max_batch=5)
     loaded = resolve_and_load(config)
     service = ModelService(config, loader=lambda _: loaded)
     service.start().join(timeout=60)
     assert service.ready, service.detail
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(service, load=False))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(service, load=False))
+    # Over the batch limit is a 413 (Content Too Large), a rejection like 422.
+    statuses = [*schema.config.checks.negative_data_rejection.expected_statuses, "413"]
+    schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig.from_dict(
+        {"expected-statuses": statuses}
+    )
+    return schema
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

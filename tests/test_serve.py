@@ -70,6 +70,15 @@ def test_huge_and_malformed_requests_get_4xx_over_real_http(api: ApiProcess) -> 
     response = connection.getresponse()
     assert response.status == 400
     assert b"UTF-8" in response.read()
+    connection.close()
+    announced = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    announced.putrequest("POST", "/predict")
+    announced.putheader("content-type", "application/json")
+    announced.putheader("content-length", str(3 * 2**30))  # 3 GB announced, none sent
+    announced.endheaders()
+    refused = announced.getresponse()
+    assert refused.status == 413
+    assert b"the limit is" in refused.read()
     assert requests.get(f"{api.url}/health", timeout=5).status_code == 200  # still serving
 
 
