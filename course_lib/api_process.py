@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import requests
 
 from course_lib import settings
 from course_lib.errors import CourseError
-from course_lib.tracking import free_port, require_free_port
+from course_lib.tracking import free_port, require_free_port, stop_process_group
 
 READY_TIMEOUT_S = 180.0
 
@@ -113,20 +112,7 @@ def wait_until_ready(
 def stop_api(api: ApiProcess, timeout: float = 30.0) -> None:
     """SIGTERM the process group (uvicorn shuts down gracefully), SIGKILL if it lingers."""
     _STARTED.pop(api.pid, None)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(api.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(api.pid, os.WNOHANG)[0] == api.pid:
-                return
-        try:
-            os.kill(api.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(api.pid, signal.SIGKILL)
+    stop_process_group(api.pid, timeout)
 
 
 @atexit.register

@@ -148,18 +148,27 @@ def start_server(port: int | None = None, record: bool = True) -> LocalServer:
     raise CourseError(f"the MLflow server did not answer within {START_TIMEOUT_S:.0f} s; see {log}")
 
 
-def stop_server(server: LocalServer, timeout: float = 20.0) -> None:
-    """SIGTERM the server's process group (uvicorn worker, job runner) and wait."""
+def stop_process_group(pid: int, timeout: float) -> None:
+    """SIGTERM a process group started with ``start_new_session``; SIGKILL it if it lingers.
+
+    The leader is reaped when it is our child: unreaped, it would stay a zombie
+    and look alive until the timeout.
+    """
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(server.pid) and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(server.pid, os.WNOHANG)
+            os.waitpid(pid, os.WNOHANG)
         time.sleep(0.1)
-    if _alive(server.pid):
+    if _alive(pid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
+
+
+def stop_server(server: LocalServer, timeout: float = 20.0) -> None:
+    """Stop the server's process group (uvicorn worker, job runner) and forget it."""
+    stop_process_group(server.pid, timeout)
     path = _pid_file()
     if path.exists() and json.loads(path.read_text()).get("pid") == server.pid:
         path.unlink()
