@@ -11,6 +11,8 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from course_lib.api_schemas import ErrorResponse
+
 
 def too_large(size: int, limit: int) -> HTTPException:
     return HTTPException(
@@ -50,9 +52,7 @@ class BodySizeLimit:
 
 
 async def _answer_413(send: Send, size: int, limit: int) -> None:
-    import json
-
-    body = json.dumps({"message": too_large(size, limit).detail, "errors": []}).encode()
+    body = ErrorResponse(message=too_large(size, limit).detail).model_dump_json().encode()
     await send(
         {
             "type": "http.response.start",

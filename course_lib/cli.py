@@ -441,11 +441,11 @@ def _bench_serving(model: str, endurance_s: float, latency_requests: int, output
     from course_lib.bench_serving import run_serving_benchmarks
 
     with tracking.tracking_server() as uri:
-        model_uri = registry.resolve_model_uri(model)
+        version = registry.resolve_version(model)
         console.print(
-            f"benchmarking the API serving {model_uri} from {uri} (about {endurance_s + 60:.0f} s)…"
+            f"benchmarking the API serving models:/{model}/{version} from {uri} "
+            f"(about {endurance_s + 60:.0f} s)…"
         )
-        version = model_uri.rsplit("/", 1)[1]
         results = run_serving_benchmarks(model, version, 1_000, latency_requests, endurance_s)
     flow, endurance = results["throughput"], results["endurance"]
     table = Table(title="serving benchmarks (uvicorn on loopback; ratios matter, not seconds)")

@@ -74,9 +74,8 @@ def _positive_int(name: str, default: int) -> int:
 def resolve_and_load(config: ServingConfig) -> tuple[str, str, Any]:
     """Ask the registry which version to serve, then load it: (uri, version, model)."""
     import mlflow
-    from mlflow import MlflowClient
 
-    from course_lib.registry import resolve_model_uri
+    from course_lib.registry import resolve_version
     from course_lib.tracking import is_healthy
 
     tracking_uri = _tracking_uri()
@@ -84,17 +83,14 @@ def resolve_and_load(config: ServingConfig) -> tuple[str, str, Any]:
         # MLflow's client would retry for minutes before saying so.
         raise ConnectionError(f"the tracking server {tracking_uri} does not answer")
     reference = config.model_version
-    if reference is not None and reference.isdigit():
-        uri = resolve_model_uri(config.model_name, version=reference)
-        version = reference
-    elif reference is not None:
-        resolve_model_uri(config.model_name, alias=reference)
-        version = MlflowClient().get_model_version_by_alias(config.model_name, reference).version
-        uri = f"models:/{config.model_name}/{version}"  # pin it: the alias may move later
-    else:
-        uri = resolve_model_uri(config.model_name)
-        version = uri.rsplit("/", 1)[1]
-    return uri, str(version), mlflow.pyfunc.load_model(uri)
+    is_number = reference is not None and reference.isdigit()
+    version = resolve_version(
+        config.model_name,
+        version=reference if is_number else None,
+        alias=None if is_number else reference,
+    )
+    uri = f"models:/{config.model_name}/{version}"  # an alias is pinned: it may move later
+    return uri, version, mlflow.pyfunc.load_model(uri)
 
 
 Loader = Callable[[ServingConfig], tuple[str, str, Any]]

@@ -8,8 +8,8 @@ from mlflow.exceptions import MlflowException
 from course_lib.errors import CourseError
 
 
-def resolve_model_uri(name: str, version: str | None = None, alias: str | None = None) -> str:
-    """``models:/name/version`` or ``models:/name@alias``; newest version by default.
+def resolve_version(name: str, version: str | None = None, alias: str | None = None) -> str:
+    """The version number ``version``, ``alias`` or (neither given) the newest one names.
 
     Checks the model exists first, so a trainee who has not trained yet gets
     "run `course train`" instead of MLflow's RESOURCE_DOES_NOT_EXIST.
@@ -17,11 +17,9 @@ def resolve_model_uri(name: str, version: str | None = None, alias: str | None =
     client = MlflowClient()
     try:
         if version is not None:
-            client.get_model_version(name, str(version))
-            return f"models:/{name}/{version}"
+            return str(client.get_model_version(name, str(version)).version)
         if alias is not None:
-            client.get_model_version_by_alias(name, alias)
-            return f"models:/{name}@{alias}"
+            return str(client.get_model_version_by_alias(name, alias).version)
         versions = client.search_model_versions(f"name = '{name}'")
     except MlflowException as exc:
         if version is None and alias is not None:
@@ -41,8 +39,19 @@ def resolve_model_uri(name: str, version: str | None = None, alias: str | None =
             f"no registered model {name!r} on the tracking server {client.tracking_uri}: "
             "train one with `course train` (or check the name)."
         )
-    newest = max(versions, key=lambda v: int(v.version))
-    return f"models:/{name}/{newest.version}"
+    return str(max(int(v.version) for v in versions))
+
+
+def resolve_model_uri(name: str, version: str | None = None, alias: str | None = None) -> str:
+    """``models:/name/version`` or ``models:/name@alias``; newest version by default.
+
+    The model must exist (see :func:`resolve_version`); an alias stays an alias
+    in the URI, so loading it later follows the alias.
+    """
+    number = resolve_version(name, version, alias)
+    if version is None and alias is not None:
+        return f"models:/{name}@{alias}"
+    return f"models:/{name}/{number}"
 
 
 def set_alias(name: str, alias: str, version: str) -> None:
