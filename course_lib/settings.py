@@ -1,4 +1,7 @@
-"""Where the course keeps its state, resolved when asked, never at import.
+"""The course's defaults, and where it keeps its state (resolved when asked, never at import).
+
+Defaults that several layers and the command line share live here, in a module
+that imports nothing heavy, so ``course --help`` does not load pandas or MLflow.
 
 Importing ``course_lib`` must not create folders or touch MLflow's global
 configuration (a lab imports it long before it decides where to track), so
@@ -12,8 +15,19 @@ from pathlib import Path
 
 STATE_DIR_ENV = "COURSE_STATE_DIR"
 DEFAULT_STATE_DIR = ".course"
+DEFAULT_ROWS = 200_000
+"""Size of the generated training corpus."""
+DEFAULT_SEED = 0
+"""Seed of the corpus and of the held-out split."""
+DEFAULT_TEST_SIZE = 0.2
+"""Share of the corpus held out (synthetic) to choose models on."""
+MIN_NOTEBOOK_ROWS = 1_500
+"""The smallest corpus the solutions run on: every subclass twice (1,464 rows), so
+each code has rows on both sides of the held-out split."""
 DEFAULT_MODEL_NAME = "fasttext"
 DEFAULT_EXPERIMENT = "nace-fasttext"
+DEFAULT_ALIAS = "champion"
+"""The alias the labs point at the version to serve (aliases replaced registry stages)."""
 
 
 def course_root(start: Path | None = None) -> Path:

@@ -1,34 +1,101 @@
-"""Shared fixtures: a real MLflow server and a small trained model, once per session.
+"""What every test runs under, and the fixtures shared by the packages' tests.
 
-The tests never touch the developer's own state folder: they point
-``COURSE_STATE_DIR`` at a temporary folder, start their own ``mlflow server``
-on a free port and stop it by its pid at the end.
+By construction, the tests never touch a person's own course state or
+tracking server: before anything is collected, ``COURSE_STATE_DIR`` points at
+a fresh temporary folder and ``MLFLOW_TRACKING_URI`` is unset (the session's
+own server sets it again); a run that changed ``.course/`` in the checkout
+fails at the end anyway.
+
+Markers (registered in ``pyproject.toml``): ``slow`` (minutes of work, real
+server processes, the default 200,000-row model), ``notebook`` (papermill,
+nbclient, nbval) and ``browser`` (headless Chromium), the last two implying
+``slow``.  ``uv run pytest -m "not slow"`` is the quick loop.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
-from course_lib import tracking
-from course_lib.api_process import ApiProcess, start_api, stop_api
-from course_lib.train import TrainConfig, TrainResult, run_training
+from course_lib.data.corpus import generate_corpus
+from course_lib.data.dataset import train_test_split
+from course_lib.model.fasttext_model import Hyperparameters
+from course_lib.model.training import TrainConfig, TrainResult, run_training
+from course_lib.processes import alive
+from course_lib.serving.process import ApiProcess, start_api, stop_api
+from course_lib.tracking import server as tracking
+
+ROOT = Path(__file__).resolve().parents[1]
+CI_PARAMETERS = {"rows": 3_000}
+"""What the labs run with in the tests: a corpus small enough for CI."""
+USER_STATE = ROOT / ".course"
+
+SMALL = TrainConfig(
+    rows=12_000,
+    experiment="tests-small",
+    model_name="fasttext-small",
+    alias="champion",
+    params=Hyperparameters(dim=20, epoch=20, bucket=20_000),
+)
+"""A model trained in seconds for the contract tests of the wrapper, the API and the
+commands (more epochs than the default make up for the smaller corpus: it still
+gets everyday descriptions right); what trainees get, the default model, is
+tested on ``trained``."""
+
+_session: dict[str, object] = {}
+
+
+def _snapshot(folder: Path) -> dict[str, float]:
+    if not folder.exists():
+        return {}
+    return {str(p): p.stat().st_mtime for p in folder.rglob("*")}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = Path(tempfile.mkdtemp(prefix="course-tests-"))
+    _session.update(state=state, user_state=_snapshot(USER_STATE))
+    os.environ["COURSE_STATE_DIR"] = str(state)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # as `course` and labs set it
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("notebook") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if "user_state" in _session and _snapshot(USER_STATE) != _session["user_state"]:
+        session.config.get_terminal_writer().line(
+            f"the tests changed {USER_STATE}: they must only use COURSE_STATE_DIR", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = _session.get("state")
+    if isinstance(state, Path):
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("course-state")
-    previous = os.environ.get("COURSE_STATE_DIR")
-    os.environ["COURSE_STATE_DIR"] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop("COURSE_STATE_DIR", None)
-    else:
-        os.environ["COURSE_STATE_DIR"] = previous
+def state_dir() -> Path:
+    """The session's state folder (``COURSE_STATE_DIR``), set before collection."""
+    return Path(os.environ["COURSE_STATE_DIR"])
+
+
+@pytest.fixture(scope="session")
+def corpus_split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A 3,000-row generated corpus, split: for tests that fit a model in-process."""
+    return train_test_split(generate_corpus(3_000, seed=0, progress=False))
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +107,21 @@ def mlflow_server(state_dir: Path) -> Iterator[str]:
     yield server.uri
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     tracking.stop_server(server)
-    assert not tracking._alive(server.pid), "the MLflow server outlived the tests"
+    assert not alive(server.pid), "the MLflow server outlived the tests"
 
 
-ROOT = Path(__file__).resolve().parents[1]
-CI_PARAMETERS = {"rows": 3_000}
-"""What the labs run with in the tests: a corpus small enough for CI."""
+@pytest.fixture(scope="session")
+def small_model(mlflow_server: str) -> TrainResult:
+    """``fasttext-small`` @champion: a real training run through the course's code, small."""
+    return run_training(SMALL, status=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def trained(mlflow_server: str) -> TrainResult:
+    """The default model (default corpus and hyperparameters, about a minute), registered
+    as ``fasttext-test`` with alias champion: what trainees get."""
+    config = TrainConfig(experiment="tests", model_name="fasttext-test", alias="champion")
+    return run_training(config, status=lambda _: None)
 
 
 @pytest.fixture(scope="session")
@@ -53,27 +129,15 @@ def executed_solutions(
     mlflow_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     """Every solution run once by papermill, in course order, on CI-sized data."""
-    from course_lib.notebooks import run_solutions
+    from course_lib.course.notebooks import run_solutions
 
     out = tmp_path_factory.mktemp("executed")
     return {p.stem: p for p in run_solutions(ROOT, out, CI_PARAMETERS)}
 
 
 @pytest.fixture(scope="session")
-def trained(mlflow_server: str) -> TrainResult:
-    """The default model (default corpus and hyperparameters, about 30 s), registered
-    as ``fasttext-test`` with alias champion: behaviour tests check what trainees get."""
-    config = TrainConfig(
-        experiment="tests",
-        model_name="fasttext-test",
-        alias="champion",
-    )
-    return run_training(config, status=lambda _: None)
-
-
-@pytest.fixture(scope="session")
-def served_api(trained: TrainResult) -> Iterator[ApiProcess]:
+def served_api(small_model: TrainResult) -> Iterator[ApiProcess]:
     """``course serve`` as a real process, behind SSP Cloud's proxy prefix (as on VSCode)."""
-    api = start_api(model="fasttext-test", version="champion", root_path="/proxy/8000")
+    api = start_api(model=SMALL.model_name, version="champion", root_path="/proxy/8000")
     yield api
     stop_api(api)

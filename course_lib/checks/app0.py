@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from course_lib.checks import CheckFailed, passed, require
-from course_lib.nomenclature import load_nomenclature
+from course_lib.data.nomenclature import load_nomenclature
 
 
 def check_tracking_uri(uri: Any) -> None:
     """App 0: the URI of the tracking server the notebook talks to, and it answers."""
-    from course_lib.tracking import is_healthy
+    from course_lib.tracking.server import is_healthy
 
     require(uri, "tracking_uri")
     if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):

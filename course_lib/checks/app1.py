@@ -17,7 +17,6 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 
-from course_lib.baseline import EXPERIMENT, MODEL_NAME, grid_runs, metric_names
 from course_lib.checks import (
     CheckFailed,
     passed,
@@ -25,8 +24,9 @@ from course_lib.checks import (
     require_registered_with_alias,
     run_named,
 )
+from course_lib.model.baseline import EXPERIMENT, MODEL_NAME, grid_runs, metric_names
+from course_lib.settings import DEFAULT_ALIAS as ALIAS
 
-ALIAS = "champion"
 BEST_METRIC = "test_accuracy_subclass"
 GRID_PARAMS = ("alpha", "max_features")
 

@@ -21,17 +21,18 @@ from course_lib.checks import (
     require_registered_with_alias,
     run_named,
 )
+from course_lib.settings import DEFAULT_ALIAS as ALIAS
+from course_lib.settings import DEFAULT_MODEL_NAME as MODEL_NAME
 
 EXPERIMENT = "nace-fasttext-dim"
-MODEL_NAME = "fasttext"
-ALIAS = "champion"
+"""The experiment of Application 2's MLflow Projects runs (the solution names it too)."""
 BEST_METRIC = "dev_accuracy_subclass"
 INVARIANT = ("COIFFEUR", "coiffeur, & 98789")
 
 
 def check_cleaned(examples: Sequence[str], cleaned: Any) -> None:
     """App 2, exercise 1: the descriptions as the model sees them after preprocessing."""
-    from course_lib.preprocessing import clean_texts
+    from course_lib.data.preprocessing import clean_texts
 
     require(cleaned, "cleaned")
     if isinstance(cleaned, str) or not isinstance(cleaned, Sequence):
@@ -45,7 +46,8 @@ def check_cleaned(examples: Sequence[str], cleaned: Any) -> None:
     for raw, got, want in zip(examples, cleaned, expected, strict=True):
         if got != want:
             raise CheckFailed(
-                f"{raw!r} cleans to {want!r}, not {got!r}: use course_lib.preprocessing.clean_texts"
+                f"{raw!r} cleans to {want!r}, not {got!r}: "
+                "use course_lib.data.preprocessing.clean_texts"
             )
     pairs = "; ".join(f"{raw!r} → {want!r}" for raw, want in zip(examples, expected, strict=True))
     passed(f"what fastText sees: {pairs}")
@@ -97,7 +99,7 @@ def _summary(run: Run) -> str:
 
 def check_default_run(default_run_id: Any, rows: Any) -> None:
     """App 2, exercise 2: the project run with default hyperparameters."""
-    from course_lib.model import Hyperparameters
+    from course_lib.model.fasttext_model import Hyperparameters
 
     require(default_run_id, "default_run_id")
     run = _run(default_run_id, "default_run_id")

@@ -14,8 +14,8 @@ from typing import Any
 import requests
 
 from course_lib.checks import CheckFailed, is_stub, passed, registered_version, require
+from course_lib.settings import DEFAULT_MODEL_NAME as MODEL_NAME
 
-MODEL_NAME = "fasttext"
 TIMEOUT_S = 30.0
 PREDICTION_KEYS = {"nace", "code", "label", "probability"}
 
@@ -135,7 +135,7 @@ def check_new_version(new_version: Any, served_version: Any, rows: Any) -> None:
     """App 3, exercise 3: a new, retrained version of the model in the registry."""
     from mlflow import MlflowClient
 
-    from course_lib.model import Hyperparameters
+    from course_lib.model.fasttext_model import Hyperparameters
 
     require(new_version, "new_version")
     version, served = _version_of(new_version), _version_of(served_version)
@@ -179,7 +179,7 @@ def check_new_version(new_version: Any, served_version: Any, rows: Any) -> None:
 
 
 def _deployment_env(values: Any) -> dict[str, str]:
-    from course_lib.manifests import render
+    from course_lib.deploy.manifests import render
 
     (deployment,) = render(values)["kubernetes/deployment.yaml"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -190,8 +190,8 @@ def check_bumped_manifests(bumped: Any, mine: Any, new_version: Any) -> None:
     """App 3, exercise 4: the trainee's values with the new version, and nothing else."""
     from dataclasses import fields
 
-    from course_lib.manifest_validation import ManifestInvalid, check_documents
-    from course_lib.manifests import TraineeValues, render
+    from course_lib.deploy.manifests import TraineeValues, render
+    from course_lib.deploy.validation import ManifestInvalid, check_documents
 
     require(bumped, "bumped")
     require(new_version, "new_version")

@@ -1,0 +1,63 @@
+"""``course bench``: the benchmarks, side by side with the simple approach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from course_lib import settings
+from course_lib.bench import suites
+from course_lib.bench.suites import Suite
+from course_lib.cli.app import app, console, say
+
+
+@app.command()
+def bench(
+    suite: Annotated[
+        Suite, typer.Option(help="model (cleaning, prediction, training, accuracy) or serving.")
+    ] = Suite.model,
+    rows: Annotated[
+        int, typer.Option(min=1000, help="Model: corpus size for training.")
+    ] = settings.DEFAULT_ROWS,
+    preprocess_rows: Annotated[
+        int, typer.Option(min=100, help="Model: descriptions cleaned by both paths.")
+    ] = suites.PREPROCESS_ROWS,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Model: corpus seeds for the accuracy spread.")
+    ] = suites.SEEDS,
+    model: Annotated[
+        str, typer.Option("--model", help="Serving: the registered model to serve.")
+    ] = settings.DEFAULT_MODEL_NAME,
+    endurance_seconds: Annotated[
+        float, typer.Option(min=1, help="Serving: length of the sustained load.")
+    ] = suites.ENDURANCE_S,
+    requests_: Annotated[
+        int, typer.Option("--requests", min=10, help="Serving: GETs per latency measurement.")
+    ] = suites.LATENCY_REQUESTS,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the JSON (default: benchmarks/<suite>.json)."),
+    ] = None,
+) -> None:
+    """Benchmarks side by side with the simple approach; table + JSON."""
+    output = output or suite.default_output
+    if suite is Suite.serving:
+        from course_lib.bench.serving import benchmark_registered
+
+        results = benchmark_registered(model, requests_, endurance_seconds, status=say)
+        console.print(suites.serving_table(results))
+        suites.save(results, output)
+        say(suites.serving_summary(results, output))
+        return
+    from course_lib.bench.model import run_benchmarks
+
+    say(f"benchmarking on a {rows:,}-row corpus (a few minutes)…")
+    results = run_benchmarks(rows, preprocess_rows, tuple(range(seeds)))
+    for table in suites.model_tables(results):
+        console.print(table)
+    for line in suites.model_notes(results):
+        say(line)
+    suites.save(results, output)
+    say(suites.model_summary(results, output))

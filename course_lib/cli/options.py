@@ -1,0 +1,44 @@
+"""Options several commands share, so they read and behave the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from course_lib import settings
+
+ModelName = Annotated[
+    str,
+    typer.Option(
+        "--model", help=f"Registered model name (default: {settings.DEFAULT_MODEL_NAME})."
+    ),
+]
+Version = Annotated[
+    str | None,
+    typer.Option(
+        "--version",
+        help="Version number or alias, e.g. 3 or champion (default: the newest version).",
+    ),
+]
+Alias = Annotated[
+    str | None,
+    typer.Option("--alias", help="Alias, e.g. champion: the same as --version champion."),
+]
+
+
+def model_reference(version: str | None, alias: str | None) -> str | None:
+    """One version-or-alias from ``--version`` and ``--alias`` (at most one of them)."""
+    if version is not None and alias is not None:
+        raise typer.BadParameter(
+            f"give --version or --alias, not both (--version {version} --alias {alias})",
+            param_hint="'--version' / '--alias'",
+        )
+    return alias if alias is not None else version
+
+
+def registered_uri(model: str, reference: str | None) -> str:
+    """The URI that ``--model`` and a version-or-alias name (the model must exist)."""
+    from course_lib.tracking.registry import resolve_model_uri, split_reference
+
+    return resolve_model_uri(model, *split_reference(reference))

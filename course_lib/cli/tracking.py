@@ -1,0 +1,20 @@
+"""``course mlflow``: the course's own tracking server, kept up until Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from course_lib.cli.app import app, say
+from course_lib.tracking.server import DEFAULT_PORT
+
+
+@app.command("mlflow")
+def mlflow_server(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = DEFAULT_PORT,
+) -> None:
+    """Start the course's MLflow tracking server and keep it up until Ctrl-C."""
+    from course_lib.tracking.server import keep_server_up
+
+    keep_server_up(port, status=say)

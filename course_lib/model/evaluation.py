@@ -1,0 +1,52 @@
+"""Accuracy at every level of the nomenclature.
+
+A wrong subclass can still be the right section: "BOULANGERIE" predicted as
+10.71D (pâtisserie) instead of 10.71C is a good answer at the class level.
+Reporting top-1 accuracy at each of the five levels, and top-5 at subclass
+level, shows where the model errs, not only how often.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from course_lib.data.nomenclature import LEVELS, load_nomenclature
+from course_lib.data.preprocessing import clean_texts
+from course_lib.model import fasttext_model as ft
+
+
+def accuracy_by_level(
+    true_codes: Sequence[str], ranked_codes: Sequence[Sequence[str]]
+) -> dict[str, float]:
+    """``accuracy_<level>`` (top-1) for the five levels and ``top5_accuracy_subclass``.
+
+    ``ranked_codes`` holds each prediction's codes best first; an empty
+    ranking (no readable word) counts as wrong.
+    """
+    nomenclature = load_nomenclature()
+    truth = pd.Series(list(true_codes), dtype=object)
+    top1 = pd.Series([r[0] if len(r) else None for r in ranked_codes], dtype=object)
+    metrics = {
+        f"accuracy_{level}": float(
+            (nomenclature.at_level(truth, level) == nomenclature.at_level(top1, level)).mean()
+        )
+        for level in LEVELS
+    }
+    in_top5 = [t in list(r)[:5] for t, r in zip(truth, ranked_codes, strict=True)]
+    metrics["top5_accuracy_subclass"] = float(pd.Series(in_top5, dtype=float).mean())
+    return metrics
+
+
+def evaluate_fasttext(model: Any, frame: pd.DataFrame) -> dict[str, float]:
+    """Per-level top-1 and subclass top-5 accuracy of a raw fastText model on ``frame``."""
+    ranked, _ = ft.predict_top_k(model, clean_texts(frame["text"]), k=5)
+    return accuracy_by_level(frame["nace"], ranked)
+
+
+def evaluate_pyfunc(model: Any, frame: pd.DataFrame) -> dict[str, float]:
+    """The same figures for a loaded MLflow model (raw descriptions in, ranked codes out)."""
+    predictions = model.predict(frame["text"].tolist(), params={"k": 5})
+    return accuracy_by_level(frame["nace"], [[p["nace"] for p in row] for row in predictions])

@@ -1,0 +1,304 @@
+"""The prediction API: the registered fastText model behind HTTP (Application 3).
+
+``create_app()`` builds the FastAPI application; ``course serve`` runs it with
+uvicorn (``uvicorn --factory course_lib.serving.app:create_app`` works too).  Which
+model it serves comes from ``MLFLOW_MODEL_NAME`` and ``MLFLOW_MODEL_VERSION``
+(see :mod:`course_lib.serving.model_service`), so the same image serves any trainee's
+model and a new version is deployed by changing one environment variable.
+
+Bad input never reaches the model: the pydantic models reject it with a 422
+that names the field, and every error, whatever raised it, is answered as
+``{"message": ..., "errors": [...]}`` without echoing a 100,000-character input
+back.  Route functions are plain ``def``: FastAPI runs them in its thread pool,
+so a long batch never blocks ``/health``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from course_lib.data.nomenclature import dotted_code, load_nomenclature
+from course_lib.errors import CourseError
+from course_lib.model.pyfunc import InvalidInput
+from course_lib.serving.body_limit import BodySizeLimit
+from course_lib.serving.limits import DEFAULT_PORT, max_body_bytes
+from course_lib.serving.model_service import ModelService, ServingConfig
+from course_lib.serving.schemas import (
+    BLANK_MESSAGE,
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    ErrorItem,
+    ErrorResponse,
+    Health,
+    Prediction,
+    PredictQuery,
+    PredictResponse,
+    Readiness,
+    ServiceInfo,
+)
+
+log = logging.getLogger("course_lib.serving")
+
+DESCRIPTION = """
+Predicts the NAF rév. 2 subclass (the French version of NACE Rev. 2) of a
+company from the free text describing its activity.
+
+* `GET /predict` classifies one description; `POST /predict` a batch, in one
+  model call.
+* `GET /` tells which registered model version this process serves.
+* `GET /health` answers as soon as the process runs; `GET /ready` answers 503
+  until the model is loaded.
+"""
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The request is not valid UTF-8."},
+    413: {"model": ErrorResponse, "description": "Too many descriptions, or too large a body."},
+    422: {
+        "model": ErrorResponse,
+        "description": "A field is missing, blank, too long or out of range.",
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "The model is not loaded yet (or failed to load).",
+    },
+}
+
+
+def create_app(service: ModelService | None = None, load: bool = True) -> FastAPI:
+    """The application; ``service`` defaults to the model chosen by the environment.
+
+    Tests pass their own service (and ``load=False`` to load it themselves).
+    """
+    service = service or ModelService(ServingConfig.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if load and not service.ready:
+            service.start()
+        yield
+        service.stop()
+
+    app = FastAPI(
+        title="NACE activity code API",
+        summary="fastText model from the MLflow registry, served by the MLOps course",
+        description=DESCRIPTION,
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes(service.config.max_batch))
+    _add_error_handlers(app)
+    _add_routes(app, service)
+    _document_batch_limit(app, service.config.max_batch)
+    return app
+
+
+def _document_batch_limit(app: FastAPI, max_batch: int) -> None:
+    """Write the configured batch limit into the OpenAPI schema (``maxItems``).
+
+    The limit is set per deployment (``API_MAX_BATCH``), so the pydantic model
+    cannot carry it; the schema that /docs and clients read still should.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        batch = schema["components"]["schemas"]["BatchRequest"]["properties"]["descriptions"]
+        batch["maxItems"] = max_batch
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_routes(app: FastAPI, service: ModelService) -> None:
+    labels = load_nomenclature()
+
+    def ranked(rows: list[dict[str, Any]]) -> list[Prediction]:
+        return [
+            Prediction(
+                nace=p["nace"],
+                code=dotted_code(p["nace"]),
+                label=labels.label(p["nace"]),
+                probability=p["probability"],
+            )
+            for p in rows
+        ]
+
+    def predict(texts: list[str], k: int) -> list[list[Prediction]]:
+        if not service.ready:
+            raise HTTPException(503, detail=f"the model is not ready: {service.detail}")
+        try:
+            rows = service.model.predict(texts, params={"k": k})
+        except InvalidInput as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        return [ranked(row) for row in rows]
+
+    @app.get("/", response_model=ServiceInfo, tags=["service"])
+    def info() -> ServiceInfo:
+        """Which model this process serves: check it after each deployment."""
+        return ServiceInfo(
+            model_name=service.config.model_name,
+            model_version=service.version,
+            model_uri=service.uri,
+            ready=service.ready,
+        )
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Liveness: the process answers (the model may still be loading)."""
+        return Health(status="alive")
+
+    @app.get(
+        "/ready", response_model=Readiness, tags=["service"], responses={503: {"model": Readiness}}
+    )
+    def ready() -> JSONResponse:
+        """Readiness: 200 once the model is loaded, 503 with the reason until then."""
+        body = Readiness(ready=service.ready, status=service.status, detail=service.detail)
+        return JSONResponse(body.model_dump(), status_code=200 if service.ready else 503)
+
+    @app.get("/predict", response_model=PredictResponse, tags=["predict"], responses=ERRORS)
+    def predict_one(query: Annotated[PredictQuery, Query()], request: Request) -> PredictResponse:
+        """Classify one description (``nb_echoes_max``: how many ranked codes)."""
+        _require_utf8_query(request)
+        (predictions,) = predict([query.description], query.nb_echoes_max)
+        return PredictResponse(
+            model_version=service.version or "",
+            description=query.description,
+            predictions=predictions,
+        )
+
+    @app.post("/predict", response_model=BatchResponse, tags=["predict"], responses=ERRORS)
+    def predict_batch(request: BatchRequest) -> BatchResponse:
+        """Classify a batch of descriptions in one model call (at most ``API_MAX_BATCH``)."""
+        limit = service.config.max_batch
+        if len(request.descriptions) > limit:
+            raise HTTPException(
+                413,
+                detail=f"{len(request.descriptions)} descriptions in one request; the limit is "
+                f"{limit}: send them in chunks of at most {limit}",
+            )
+        predictions = predict(request.descriptions, request.nb_echoes_max)
+        return BatchResponse(
+            model_version=service.version or "",
+            results=[
+                BatchItem(description=text, predictions=ranked_codes)
+                for text, ranked_codes in zip(request.descriptions, predictions, strict=True)
+            ],
+        )
+
+
+def _require_utf8_query(request: Request) -> None:
+    """Refuse percent-encoded bytes that are not UTF-8.
+
+    Starlette decodes them with replacement characters, so "caf%E9" (Latin-1)
+    would be classified as "caf�" without a word of warning.
+    """
+    try:
+        unquote_to_bytes(request.scope.get("query_string", b"").decode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400,
+            detail=f"the query string is not valid UTF-8 (byte {exc.object[exc.start]:#04x} at "
+            f"position {exc.start}): percent-encode the description's UTF-8 bytes",
+        ) from exc
+
+
+BODY_UNREADABLE = "There was an error parsing the body"
+"""FastAPI's own detail when a body cannot be decoded at all (e.g. invalid UTF-8)."""
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_error_item(error) for error in exc.errors()]
+        summary = "; ".join(f"{e.location}: {e.message}" for e in errors[:5])
+        body = ErrorResponse(message=f"invalid request: {summary}", errors=errors)
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if message == BODY_UNREADABLE:
+            message = "the body could not be read: send JSON encoded in UTF-8"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # GET and POST /predict are two routes; Starlette's Allow names only the first.
+            headers["Allow"] = ", ".join(_methods(app, request.scope.get("path", "")))
+            message = f"method {request.method} not allowed; use {headers['Allow']}"
+        body = ErrorResponse(message=message)
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        body = ErrorResponse(message="internal error: the server log has the details")
+        return JSONResponse(body.model_dump(), status_code=500)
+
+
+def _methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of ``path`` accepts (HEAD and OPTIONS aside)."""
+    methods = {
+        method
+        for route in app.routes
+        if getattr(route, "path", None) == path
+        for method in getattr(route, "methods", ()) or ()
+    }
+    return sorted(methods - {"HEAD", "OPTIONS"})
+
+
+def _error_item(error: dict[str, Any]) -> ErrorItem:
+    """One pydantic error, without its ``input`` (which may be huge or binary)."""
+    location = ".".join(str(part) for part in error.get("loc", ()))
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "string_pattern_mismatch":  # the only pattern: NOT_BLANK
+        message = BLANK_MESSAGE
+    if error.get("type") == "json_invalid":
+        location = "body"
+        message = "the body is not valid JSON: send a JSON object such as " + (
+            '{"descriptions": ["coiffure mixte"], "nb_echoes_max": 1}'
+        )
+    return ErrorItem(location=location, message=message.removeprefix("Value error, "))
+
+
+def serve(
+    config: ServingConfig,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    root_path: str = "",
+    status: Callable[[str], object] = print,
+) -> None:
+    """``course serve``: run the API under uvicorn in this process until stopped.
+
+    With no ``MLFLOW_TRACKING_URI``, the course's local tracking server is used
+    (started for the API's lifetime if none runs).  The server is not asked
+    whether it answers first: a pod must start, and say on ``/ready`` why it is
+    not ready, even while the registry is down, rather than crash-loop.
+    """
+    import uvicorn
+
+    from course_lib.tracking.server import tracking_server
+
+    if root_path and not root_path.startswith("/"):
+        raise CourseError(f"--root-path {root_path!r} must start with '/', e.g. /proxy/{port}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    # uvicorn re-raises SIGTERM once it has shut down; exiting through Python
+    # (not the default handler) lets the temporary MLflow server be stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with tracking_server(check=False) as uri:
+        status(f"serving {config.wanted_uri()} from {uri} on http://{host}:{port}{root_path}")
+        application = create_app(ModelService(config))
+        uvicorn.run(application, host=host, port=port, root_path=root_path, log_level="info")
+    status("API stopped")

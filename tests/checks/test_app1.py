@@ -1,0 +1,168 @@
+"""Application 1's checks, against real runs and registered versions of the baseline.
+
+The checks are tested against a private experiment and model name (patched
+into the checks module), so these tests never touch the ``nace-baseline``
+experiment and model the lab itself creates on the same server.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from course_lib.checks import CheckFailed
+from course_lib.checks import app1 as checks
+from course_lib.data.real_sample import dev_sample
+from course_lib.model import baseline
+from course_lib.tracking.registry import logged_model_uri
+
+EXPERIMENT = "app1-checks"
+MODEL = "nace-baseline-app1-checks"
+ALPHAS = [1e-5, 1e-3]
+MAX_FEATURES = [2_000]
+
+
+@pytest.fixture(scope="module")
+def logged(mlflow_server, corpus_split) -> dict[str, str]:
+    """Real runs in a private experiment: one complete, one incomplete, a grid of two."""
+    train, test = corpus_split
+    dev = dev_sample()
+    mlflow.set_experiment(EXPERIMENT)
+    pipeline = baseline.make_pipeline(alpha=1e-5, max_features=2_000).fit(
+        train["text"], train["nace"]
+    )
+    with mlflow.start_run() as first:
+        mlflow.log_params({"alpha": 1e-5, "max_features": 2_000})
+        mlflow.log_metrics(
+            baseline.evaluate(pipeline, test, "test_") | baseline.evaluate(pipeline, dev, "dev_")
+        )
+        baseline.log_pipeline(pipeline)
+    with mlflow.start_run() as incomplete:
+        mlflow.log_params({"alpha": 1e-5, "max_features": 2_000})
+        mlflow.log_metrics(baseline.evaluate(pipeline, dev, "dev_"))
+    with mlflow.start_run(run_name="grid-search") as grid:
+        for alpha in ALPHAS:
+            for max_features in MAX_FEATURES:
+                baseline.log_baseline_run(train, test, dev, alpha=alpha, max_features=max_features)
+    runs = baseline.grid_runs(EXPERIMENT, grid.info.run_id, checks.BEST_METRIC)
+    scores = runs[f"metrics.{checks.BEST_METRIC}"]
+    assert scores.iloc[0] > scores.iloc[-1], "the grid's two runs should not tie"
+    return {
+        "first": first.info.run_id,
+        "incomplete": incomplete.info.run_id,
+        "grid": grid.info.run_id,
+        "best": runs.loc[0, "run_id"],
+        "worst": runs.loc[len(runs) - 1, "run_id"],
+    }
+
+
+@pytest.fixture
+def private(monkeypatch, mlflow_server) -> None:
+    monkeypatch.setattr(checks, "EXPERIMENT", EXPERIMENT)
+    monkeypatch.setattr(checks, "MODEL_NAME", MODEL)
+
+
+@pytest.fixture(scope="module")
+def versions(logged) -> dict[str, mlflow.entities.model_registry.ModelVersion]:
+    return {
+        which: mlflow.register_model(logged_model_uri(logged[which]), MODEL)
+        for which in ("worst", "best")
+    }
+
+
+def _passes(capsys, check, *args) -> str:
+    check(*args)
+    out = capsys.readouterr().out
+    assert out.startswith("✔"), out
+    return out
+
+
+def test_every_check_says_not_set_yet_on_a_stub(private):
+    calls = [
+        lambda: checks.check_first_run(...),
+        lambda: checks.check_grid(..., ALPHAS, MAX_FEATURES),
+        lambda: checks.check_best_run(..., ...),
+        lambda: checks.check_registered(..., ...),
+        lambda: checks.check_loaded_models(..., ..., ...),
+    ]
+    for call in calls:
+        with pytest.raises(CheckFailed, match="not set yet"):
+            call()
+
+
+def test_log_baseline_run_logs_params_metrics_and_model(logged):
+    run = MlflowClient().get_run(logged["best"])
+    assert {"alpha", "max_features", "ngram_range", "train_rows"} <= set(run.data.params)
+    assert set(baseline.metric_names()) <= set(run.data.metrics)
+    assert run.data.tags["mlflow.parentRunId"] == logged["grid"]
+    assert run.outputs.model_outputs
+
+
+def test_check_first_run(private, logged, capsys):
+    with pytest.raises(CheckFailed, match="run id"):
+        checks.check_first_run(42)
+    with pytest.raises(CheckFailed, match="not a run"):
+        checks.check_first_run("0123456789abcdef")
+    with pytest.raises(CheckFailed, match="lacks 6 of the 12 metrics"):
+        checks.check_first_run(logged["incomplete"])
+    _passes(capsys, checks.check_first_run, logged["first"])
+
+
+def test_check_first_run_wants_the_experiment(logged, monkeypatch, capsys):
+    monkeypatch.setattr(checks, "EXPERIMENT", "nace-baseline-elsewhere")
+    with pytest.raises(CheckFailed, match="expected 'nace-baseline-elsewhere'"):
+        checks.check_first_run(logged["first"])
+
+
+def test_check_grid(private, logged, capsys):
+    with pytest.raises(CheckFailed, match=r"expected 3 runs in experiment 'app1-checks'.*found 2"):
+        checks.check_grid(logged["grid"], [*ALPHAS, 1e-4], MAX_FEATURES)
+    with pytest.raises(CheckFailed, match=r"missing e\.g\. alpha=0\.0001"):
+        checks.check_grid(logged["grid"], [1e-5, 1e-4], MAX_FEATURES)
+    with pytest.raises(CheckFailed, match="found 0"):
+        checks.check_grid(logged["first"], ALPHAS, MAX_FEATURES)
+    out = _passes(capsys, checks.check_grid, logged["grid"], ALPHAS, MAX_FEATURES)
+    assert "2 runs" in out
+
+
+def test_check_best_run(private, logged, capsys):
+    with pytest.raises(CheckFailed, match="of the grid has"):
+        checks.check_best_run(logged["worst"], logged["grid"])
+    with pytest.raises(CheckFailed, match="not one of the grid's 2 runs"):
+        checks.check_best_run(logged["first"], logged["grid"])
+    _passes(capsys, checks.check_best_run, logged["best"], logged["grid"])
+
+
+def test_check_registered(private, logged, versions, capsys):
+    client = MlflowClient()
+    if checks.ALIAS in client.get_registered_model(MODEL).aliases:
+        client.delete_registered_model_alias(MODEL, checks.ALIAS)
+    with pytest.raises(CheckFailed, match="ModelVersion"):
+        checks.check_registered("1", logged["best"])
+    with pytest.raises(CheckFailed, match="comes from run"):
+        checks.check_registered(versions["worst"], logged["best"])
+    with pytest.raises(CheckFailed, match="no alias 'champion' yet"):
+        checks.check_registered(versions["best"], logged["best"])
+    client.set_registered_model_alias(MODEL, checks.ALIAS, versions["worst"].version)
+    with pytest.raises(CheckFailed, match="points at version"):
+        checks.check_registered(versions["best"], logged["best"])
+    client.set_registered_model_alias(MODEL, checks.ALIAS, versions["best"].version)
+    _passes(capsys, checks.check_registered, versions["best"], logged["best"])
+
+
+def test_check_loaded_models(private, versions, capsys):
+    best, worst = versions["best"], versions["worst"]
+    MlflowClient().set_registered_model_alias(MODEL, checks.ALIAS, best.version)
+    by_version = mlflow.pyfunc.load_model(f"models:/{MODEL}/{best.version}")
+    champion = mlflow.pyfunc.load_model(f"models:/{MODEL}@{checks.ALIAS}")
+    other = mlflow.pyfunc.load_model(f"models:/{MODEL}/{worst.version}")
+    raw = mlflow.sklearn.load_model(f"models:/{MODEL}/{best.version}")
+    with pytest.raises(CheckFailed, match=r"mlflow\.pyfunc\.load_model"):
+        checks.check_loaded_models(raw, champion, best)
+    with pytest.raises(CheckFailed, match=f"models:/{MODEL}/{best.version} is"):
+        checks.check_loaded_models(other, champion, best)
+    with pytest.raises(CheckFailed, match=f"models:/{MODEL}@champion is"):
+        checks.check_loaded_models(by_version, other, best)
+    _passes(capsys, checks.check_loaded_models, by_version, champion, best)
+    assert list(champion.predict(baseline.EXAMPLES)) == list(raw.predict(baseline.EXAMPLES))

@@ -1,0 +1,157 @@
+"""Application 2's checks, against real runs and registered versions.
+
+The checks are tested against a private experiment and model name (patched
+into the checks module) so these tests never touch the ``fasttext`` model
+that the notebooks and the CLI tests use.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from course_lib.checks import CheckFailed
+from course_lib.checks import app2 as checks
+from course_lib.data.preprocessing import clean_texts
+
+EXPERIMENT = "app2-checks"
+MODEL = "fasttext-app2-checks"
+ROWS = 3000
+
+
+@pytest.fixture
+def private(monkeypatch, mlflow_server) -> None:
+    monkeypatch.setattr(checks, "EXPERIMENT", EXPERIMENT)
+    monkeypatch.setattr(checks, "MODEL_NAME", MODEL)
+
+
+def fake_project_run(
+    dim: int = 50, rows: int = ROWS, dev: float = 0.5, experiment: str = EXPERIMENT, project=True
+) -> str:
+    """A finished run that looks like one `mlflow.projects.run` made (no training)."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    tags = {"mlflow.project.entryPoint": "main"} if project else {}
+    run = client.create_run(experiment_id, tags=tags)
+    run_id = run.info.run_id
+    client.log_param(run_id, "dim", dim)
+    client.log_param(run_id, "corpus_rows", rows)
+    client.log_metric(run_id, "dev_accuracy_subclass", dev)
+    client.log_metric(run_id, "test_accuracy_subclass", dev + 0.1)
+    client.set_terminated(run_id)
+    return run_id
+
+
+def passes(capsys, check, *args) -> str:
+    capsys.readouterr()  # creating runs prints their links; keep only the check's output
+    check(*args)
+    out = capsys.readouterr().out
+    assert out.startswith("✔"), out
+    return out
+
+
+def test_check_cleaned(capsys):
+    examples = ["COIFFEUR", "coiffeur, & 98789"]
+    with pytest.raises(CheckFailed, match="not set yet"):
+        checks.check_cleaned(examples, ...)
+    with pytest.raises(CheckFailed, match="cleans to 'coiffeur'"):
+        checks.check_cleaned(examples, [t.lower() for t in examples])
+    with pytest.raises(CheckFailed, match="expected 2 cleaned"):
+        checks.check_cleaned(examples, ["coiffeur"])
+    with pytest.raises(CheckFailed, match="one cleaned string per description"):
+        checks.check_cleaned(examples, "coiffeur coiffeur")
+    assert "→ 'coiffeur'" in passes(capsys, checks.check_cleaned, examples, clean_texts(examples))
+
+
+def test_check_default_run(private, capsys):
+    with pytest.raises(CheckFailed, match="not set yet"):
+        checks.check_default_run(..., ROWS)
+    with pytest.raises(CheckFailed, match="not a run on the tracking server"):
+        checks.check_default_run("0123456789abcdef0123456789abcdef", ROWS)
+    with pytest.raises(CheckFailed, match="expected 'app2-checks'"):
+        checks.check_default_run(fake_project_run(experiment="elsewhere"), ROWS)
+    with pytest.raises(CheckFailed, match="not started by MLflow Projects"):
+        checks.check_default_run(fake_project_run(project=False), ROWS)
+    with pytest.raises(CheckFailed, match="expected rows=3000"):
+        checks.check_default_run(fake_project_run(rows=200_000), ROWS)
+    with pytest.raises(CheckFailed, match="has dim=25, expected 50"):
+        checks.check_default_run(fake_project_run(dim=25), ROWS)
+    assert "dim 50" in passes(capsys, checks.check_default_run, fake_project_run(), ROWS)
+
+
+def test_check_dim_runs(private, capsys):
+    dims = [25, 100]
+    with pytest.raises(CheckFailed, match="not set yet"):
+        checks.check_dim_runs(..., dims, ROWS)
+    with pytest.raises(CheckFailed, match="should be a dict"):
+        checks.check_dim_runs([fake_project_run(dim=25)], dims, ROWS)
+    with pytest.raises(CheckFailed, match="one run per dim"):
+        checks.check_dim_runs({25: fake_project_run(dim=25)}, dims, ROWS)
+    swapped = {25: fake_project_run(dim=100), 100: fake_project_run(dim=25)}
+    with pytest.raises(CheckFailed, match="has dim=100, expected 25"):
+        checks.check_dim_runs(swapped, dims, ROWS)
+    right = {dim: fake_project_run(dim=dim) for dim in dims}
+    assert "2 project runs" in passes(capsys, checks.check_dim_runs, right, dims, ROWS)
+
+
+def test_check_best_run(private, capsys):
+    default = fake_project_run(dev=0.20)
+    dim_runs = {25: fake_project_run(dim=25, dev=0.30), 100: fake_project_run(dim=100, dev=0.25)}
+    with pytest.raises(CheckFailed, match="best_run_id is not set yet"):
+        checks.check_best_run(..., default, dim_runs)
+    with pytest.raises(CheckFailed, match="dim_runs is not set yet"):
+        checks.check_best_run(default, default, ...)
+    with pytest.raises(CheckFailed, match=r"but run \w+ has 0\.300"):
+        checks.check_best_run(default, default, dim_runs)
+    with pytest.raises(CheckFailed, match="not one of the runs this notebook started"):
+        checks.check_best_run(fake_project_run(dev=0.9), default, dim_runs)
+    assert "dim 25" in passes(capsys, checks.check_best_run, dim_runs[25], default, dim_runs)
+
+
+def test_check_champion(private, small_model, capsys):
+    client = MlflowClient()
+    with pytest.raises(CheckFailed, match="not set yet"):
+        checks.check_champion(..., small_model.run_id)
+    with pytest.raises(CheckFailed, match="no version '999'"):
+        checks.check_champion("999", small_model.run_id)
+    version = mlflow.register_model(small_model.model_uri, MODEL)
+    with pytest.raises(CheckFailed, match="not from the best run"):
+        checks.check_champion(version, "another-run")
+    with pytest.raises(CheckFailed, match="no alias 'champion' yet"):
+        checks.check_champion(version, small_model.run_id)
+    newer = mlflow.register_model(small_model.model_uri, MODEL)
+    client.set_registered_model_alias(MODEL, "champion", newer.version)
+    with pytest.raises(CheckFailed, match=f"points at version {newer.version}"):
+        checks.check_champion(version, small_model.run_id)
+    out = passes(capsys, checks.check_champion, newer, small_model.run_id)
+    assert f"version {newer.version}" in out
+    passes(capsys, checks.check_champion, newer.version, small_model.run_id)  # a plain version too
+
+
+def ranked(*codes: str) -> list[dict]:
+    return [{"nace": c, "probability": round(0.9 / (i + 1), 6)} for i, c in enumerate(codes)]
+
+
+def test_check_predictions(capsys):
+    descriptions = ["BOULANGERIE", "COIFFEUR", "coiffeur, & 98789"]
+    hairdresser = ranked("9602A", "9602B", "9604Z")
+    top3 = [ranked("1071C", "1071D", "4724Z"), hairdresser, list(hairdresser)]
+    top1 = [row[:1] for row in top3]
+    with pytest.raises(CheckFailed, match="top1 is not set yet"):
+        checks.check_predictions(descriptions, ..., top3)
+    with pytest.raises(CheckFailed, match="top3 is not set yet"):
+        checks.check_predictions(descriptions, top1, ...)
+    with pytest.raises(CheckFailed, match=r"expected 3: pass params=\{'k': 3\}"):
+        checks.check_predictions(descriptions, top1, top1)
+    with pytest.raises(CheckFailed, match="one per description"):
+        checks.check_predictions(descriptions, top1[:2], top3)
+    with pytest.raises(CheckFailed, match="not ranked by probability"):
+        checks.check_predictions(descriptions, top1, [row[::-1] for row in top3])
+    split = [*top3[:2], ranked("4520A", "9602A", "9604Z")]
+    with pytest.raises(CheckFailed, match="'COIFFEUR' gets 9602A but"):
+        checks.check_predictions(descriptions, [row[:1] for row in split], split)
+    with pytest.raises(CheckFailed, match="keep 'coiffeur, & 98789'"):
+        checks.check_predictions(descriptions[:2], top1[:2], top3[:2])
+    assert "both get 9602A" in passes(capsys, checks.check_predictions, descriptions, top1, top3)

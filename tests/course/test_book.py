@@ -1,0 +1,89 @@
+"""The book: a strict build from the executed solutions, checked in a real browser."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from course_lib.course.book import build_book
+from tests.conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def toc_pages() -> list[str]:
+    """Every page of the table of contents, as paths without extension."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+
+
+@pytest.fixture(scope="session")
+def built_book(executed_solutions, tmp_path_factory) -> Path:
+    """The book built in a copy of the sources (the working tree stays untouched)."""
+    root = tmp_path_factory.mktemp("book-source")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("apps"))
+    shutil.copytree(ROOT / "infra", root / "infra")  # literalinclude-d by ch3_serving.md
+    # What a checkout holds besides the book must not reach the strict build
+    (root / ".pytest_cache").mkdir()
+    (root / ".pytest_cache" / "README.md").write_text("# pytest cache directory\n")
+    index = build_book(root, list(executed_solutions.values()))
+    assert index.exists()
+    return index.parent
+
+
+@pytest.mark.notebook
+def test_every_toc_page_is_built(built_book):
+    for page in toc_pages():
+        assert (built_book / f"{page}.html").exists(), page
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page_path", toc_pages())
+def test_page_renders_in_a_browser(browser, built_book, page_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.goto((built_book / f"{page_path}.html").as_uri())
+    heading = page.locator("main h1").first.inner_text()
+    assert heading.strip(), f"{page_path} has no title"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{page_path.replace('/', '_')}.png"), full_page=True)
+    if "/apps/" in f"/{page_path}":
+        assert page.locator(".cell_output").count() > 0, f"{page_path} shows no executed output"
+        assert page.locator(".cell_output .output.error, .output.traceback").count() == 0
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page_path", [p for p in toc_pages() if "/apps/" in f"/{p}"])
+def test_solutions_are_folded_until_clicked(browser, built_book, page_path):
+    page = browser.new_page()
+    page.goto((built_book / f"{page_path}.html").as_uri())
+    folded = page.locator("details.hide")
+    assert folded.count() > 0, "no folded solution"
+    first = folded.first
+    assert first.get_attribute("open") is None
+    code = first.locator(".cell_input")
+    assert not code.is_visible()
+    first.locator("summary").click()
+    assert first.get_attribute("open") is not None and code.is_visible()
+    page.close()
