@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import mlflow
 import pandas as pd
 
 from course_lib.data.dataset import LoadReport, load_dataset
@@ -22,19 +23,13 @@ from course_lib.model.pyfunc import InvalidInput
 UNREADABLE = "no word the model can read"
 
 
-def _load(model_uri: str):
-    import mlflow
-
-    return mlflow.pyfunc.load_model(model_uri)
-
-
 def predictions_table(model_uri: str, texts: Sequence[str], k: int) -> pd.DataFrame:
     """One row per description and rank: ``description, rank, code, label, probability``.
 
     A description with no readable word gets one row with rank 0 and the
     reason as its label, so nothing the person typed disappears.
     """
-    model = _load(model_uri)
+    model = mlflow.pyfunc.load_model(model_uri)
     try:
         predictions = model.predict(list(texts), params={"k": k})
     except InvalidInput as exc:
@@ -76,5 +71,5 @@ def evaluate_registered(model_uri: str, data: str | None = None) -> Evaluation:
     else:
         frame, report = load_dataset(data)
         source = data
-    metrics = evaluate_pyfunc(_load(model_uri), frame)
+    metrics = evaluate_pyfunc(mlflow.pyfunc.load_model(model_uri), frame)
     return Evaluation(model_uri, source, len(frame), metrics, report)

@@ -227,3 +227,14 @@ def test_an_oversized_body_is_refused_before_it_is_parsed(client: TestClient) ->
     assert streamed.status_code == 413
     assert "send fewer or shorter descriptions" in streamed.json()["message"]
     assert client.get("/health").status_code == 200
+
+
+def test_the_model_chosen_on_the_command_line_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", "from-env")
+    monkeypatch.setenv("MLFLOW_MODEL_VERSION", "champion")
+    config = ServingConfig.from_env()
+    assert config.with_choice(None, None) == config
+    chosen = config.with_choice("mine", "3")
+    assert (chosen.model_name, chosen.model_version) == ("mine", "3")
+    assert chosen.wanted_uri() == "models:/mine/3"
+    assert config.with_choice(None, "staging").wanted_uri() == "models:/from-env@staging"
