@@ -10,6 +10,11 @@ Markers (registered in ``pyproject.toml``): ``slow`` (minutes of work, real
 server processes, the default 200,000-row model), ``notebook`` (papermill,
 nbclient, nbval) and ``browser`` (headless Chromium), the last two implying
 ``slow``.  ``uv run pytest -m "not slow"`` is the quick loop.
+
+The tests run on two pytest-xdist workers, each with its own state folder and
+tracking server; tests that need the same costly session fixture (the executed
+solutions, the default model, the served API) or the same module-scoped one
+run on one worker.
 """
 
 from __future__ import annotations
@@ -66,10 +71,27 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # as `course` and labs set it
 
 
+SHARED = {
+    "executed_solutions": "notebooks",
+    "trained": "default-model",
+    "served_api": "served-api",
+}
+"""Session fixtures too costly to build on both workers: their tests share one."""
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """One xdist group per test: the costly fixture it needs, else its module (whose
+    module-scoped fixtures are then built once)."""
+    shared = [group for fixture, group in SHARED.items() if fixture in item.fixturenames]
+    return shared[0] if shared else item.nodeid.split("::")[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("notebook") or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

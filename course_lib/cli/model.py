@@ -124,16 +124,14 @@ def _print_predictions(model_uri: str, texts: list[str], k: int) -> None:
     table = Table(title=f"predictions of {model_uri}")
     for column in rows.columns:
         table.add_column(column)
-    previous = None
     for row in rows.itertuples(index=False):
         table.add_row(
-            row.description if row.description != previous else "",
+            row.description if row.rank <= 1 else "",  # rank 0: no readable word
             str(row.rank) if row.rank else "-",
             row.code or "-",
             row.label,
             "-" if math.isnan(row.probability) else f"{row.probability:.3f}",
         )
-        previous = row.description
     console.print(table)
 
 

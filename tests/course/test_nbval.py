@@ -48,7 +48,7 @@ def test_executed_solutions_reproduce_their_checked_outputs(executed_solutions, 
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
-         "-p", "no:cacheprovider", "-q", "--rootdir", str(folder), *copies],
+         "-p", "no:cacheprovider", "-q", "-n", "0", "--rootdir", str(folder), *copies],
         capture_output=True, text=True, cwd=folder, env=os.environ, timeout=1200,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-4000:]

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from course_lib.data.calibration import compare_to_real
+from course_lib.data.calibration import compare_to_real, corpus_report
 from course_lib.data.corpus import code_counts, generate_corpus
 from course_lib.data.noise import MAX_LENGTH
 from course_lib.data.nomenclature import load_nomenclature
@@ -105,3 +105,11 @@ def test_list_items_join_their_header_within_one_class_only():
         ("01.25", "la culture de noix"),
         ("01.26", "coco"),
     ]
+
+
+def test_corpus_report_describes_the_cached_corpus_next_to_the_real_rows(state_dir):
+    report = corpus_report(2_000, seed=5, sample_rows=4)
+    assert report.path.exists() and report.rows == 2_000 and report.codes == 732
+    assert len(report.sample) == 4 and report.real_rows == 212
+    assert list(report.comparison.columns) == ["generated", "real"]
+    assert corpus_report(100, seed=5).comparison is None  # fewer rows than the real set
