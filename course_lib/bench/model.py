@@ -130,6 +130,7 @@ def accuracy_report(model, test: pd.DataFrame) -> dict[str, Any]:
         "held_out_synthetic": evaluate_fasttext(model, test),
         "real_sirene_212": evaluate_fasttext(model, real),
         "real_not_in_lexicon": evaluate_fasttext(model, real[~verbatim]),
+        "real_rows": len(real),
         "real_rows_in_lexicon_verbatim": int(verbatim.sum()),
         "baseline_labels_and_notes_on_real": baseline_official_texts(),
     }
