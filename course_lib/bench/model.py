@@ -35,7 +35,7 @@ def bench_preprocessing(texts: pd.Series) -> dict[str, Any]:
     """Fast path (cold token cache) vs the per-word ``apply`` + nltk reference."""
 
     def fast() -> list[str]:
-        preprocessing._token_cache.clear()
+        preprocessing.reset_token_cache()
         return preprocessing.clean_texts(texts)
 
     fast_s, fast_out = best_of(3, fast)
