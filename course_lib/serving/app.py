@@ -26,6 +26,8 @@ from urllib.parse import unquote_to_bytes
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from pydantic import Field, create_model
 from starlette.exceptions import HTTPException
 
 from course_lib.data.nomenclature import dotted_code, load_nomenclature
@@ -39,6 +41,7 @@ from course_lib.serving.schemas import (
     BatchItem,
     BatchRequest,
     BatchResponse,
+    Description,
     ErrorItem,
     ErrorResponse,
     Health,
@@ -90,36 +93,38 @@ def create_app(service: ModelService | None = None, load: bool = True) -> FastAP
         yield
         service.stop()
 
-    app = FastAPI(
+    # /docs and /redoc from the package's own copy of Swagger UI and ReDoc: the
+    # usual CDN is out of reach on a laptop offline or in a cluster without egress.
+    app = FastAPIOffline(
         title="NACE activity code API",
         summary="fastText model from the MLflow registry, served by the MLOps course",
         description=DESCRIPTION,
         version="1.0",
         lifespan=lifespan,
+        # Swagger UI's validator badge is an image fetched from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes(service.config.max_batch))
     _add_error_handlers(app)
     _add_routes(app, service)
-    _document_batch_limit(app, service.config.max_batch)
     return app
 
 
-def _document_batch_limit(app: FastAPI, max_batch: int) -> None:
-    """Write the configured batch limit into the OpenAPI schema (``maxItems``).
+def batch_request_model(max_batch: int) -> type[BatchRequest]:
+    """:class:`BatchRequest` with this deployment's batch limit as the list's ``max_length``.
 
-    The limit is set per deployment (``API_MAX_BATCH``), so the pydantic model
-    cannot carry it; the schema that /docs and clients read still should.
+    The limit is set per deployment (``API_MAX_BATCH``).  Carried by the model,
+    it is checked before a single description is validated (a list of a
+    million non-strings is one error, not a million) and documented as
+    ``maxItems`` in the schema that /docs and clients read.
     """
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        batch = schema["components"]["schemas"]["BatchRequest"]["properties"]["descriptions"]
-        batch["maxItems"] = max_batch
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    return create_model(
+        "BatchRequest",
+        __base__=BatchRequest,
+        __doc__=BatchRequest.__doc__,
+        descriptions=(list[Description], Field(min_length=1, max_length=max_batch)),
+    )
 
 
 def _add_routes(app: FastAPI, service: ModelService) -> None:
@@ -179,16 +184,8 @@ def _add_routes(app: FastAPI, service: ModelService) -> None:
             predictions=predictions,
         )
 
-    @app.post("/predict", response_model=BatchResponse, tags=["predict"], responses=ERRORS)
     def predict_batch(request: BatchRequest) -> BatchResponse:
         """Classify a batch of descriptions in one model call (at most ``API_MAX_BATCH``)."""
-        limit = service.config.max_batch
-        if len(request.descriptions) > limit:
-            raise HTTPException(
-                413,
-                detail=f"{len(request.descriptions)} descriptions in one request; the limit is "
-                f"{limit}: send them in chunks of at most {limit}",
-            )
         predictions = predict(request.descriptions, request.nb_echoes_max)
         return BatchResponse(
             model_version=service.version or "",
@@ -197,6 +194,13 @@ def _add_routes(app: FastAPI, service: ModelService) -> None:
                 for text, ranked_codes in zip(request.descriptions, predictions, strict=True)
             ],
         )
+
+    # The body's model is made for this deployment's limit, so it is set here rather
+    # than written in the signature (FastAPI reads the annotation when registering).
+    predict_batch.__annotations__["request"] = batch_request_model(service.config.max_batch)
+    app.post("/predict", response_model=BatchResponse, tags=["predict"], responses=ERRORS)(
+        predict_batch
+    )
 
 
 def _require_utf8_query(request: Request) -> None:
@@ -216,14 +220,52 @@ def _require_utf8_query(request: Request) -> None:
 
 
 BODY_UNREADABLE = "There was an error parsing the body"
-"""FastAPI's own detail when a body cannot be decoded at all (e.g. invalid UTF-8)."""
+"""FastAPI's own detail when a body cannot be decoded at all; the cause says why."""
+ERRORS_SHOWN = 10
+"""Errors listed in one answer, at most: the count says how many there were."""
+EXAMPLE_BODY = '{"descriptions": ["coiffure mixte"], "nb_echoes_max": 1}'
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """Why ``json.loads`` gave up on a body, in words (FastAPI chains the cause)."""
+    if isinstance(cause, RecursionError):
+        return (
+            f"the body is too deeply nested to read: send a flat JSON object such as {EXAMPLE_BODY}"
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body could not be read: send JSON encoded in UTF-8"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "the body holds a number too long to read: nb_echoes_max is a number from 1 to 50"
+    return f"the body could not be read as JSON: send a JSON object such as {EXAMPLE_BODY}"
+
+
+def _too_many(errors: list[dict[str, Any]]) -> str | None:
+    """The 413 message when the batch is over this deployment's limit, else None."""
+    for error in errors:
+        if error.get("type") == "too_long" and tuple(error.get("loc", ())) == (
+            "body",
+            "descriptions",
+        ):
+            ctx = error.get("ctx", {})
+            limit, sent = ctx.get("max_length"), ctx.get("actual_length")
+            return (
+                f"{sent} descriptions in one request; the limit is {limit}: "
+                f"send them in chunks of at most {limit}"
+            )
+    return None
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_error_item(error) for error in exc.errors()]
+        raw = exc.errors()
+        too_many = _too_many(list(raw))
+        if too_many:
+            return JSONResponse(ErrorResponse(message=too_many).model_dump(), status_code=413)
+        errors = [_error_item(error) for error in raw[:ERRORS_SHOWN]]
         summary = "; ".join(f"{e.location}: {e.message}" for e in errors[:5])
+        if len(raw) > len(errors):
+            summary += f" ({len(raw):,} errors in all, the first {len(errors)} listed)"
         body = ErrorResponse(message=f"invalid request: {summary}", errors=errors)
         return JSONResponse(body.model_dump(), status_code=422)
 
@@ -231,7 +273,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = str(exc.detail)
         if message == BODY_UNREADABLE:
-            message = "the body could not be read: send JSON encoded in UTF-8"
+            message = _unreadable_body(exc.__cause__)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # GET and POST /predict are two routes; Starlette's Allow names only the first.
@@ -260,15 +302,13 @@ def _methods(app: FastAPI, path: str) -> list[str]:
 
 def _error_item(error: dict[str, Any]) -> ErrorItem:
     """One pydantic error, without its ``input`` (which may be huge or binary)."""
-    location = ".".join(str(part) for part in error.get("loc", ()))
+    location = ".".join(str(part) for part in error.get("loc", ()))[:100]
     message = str(error.get("msg", "invalid value"))
     if error.get("type") == "string_pattern_mismatch":  # the only pattern: NOT_BLANK
         message = BLANK_MESSAGE
     if error.get("type") == "json_invalid":
         location = "body"
-        message = "the body is not valid JSON: send a JSON object such as " + (
-            '{"descriptions": ["coiffure mixte"], "nb_echoes_max": 1}'
-        )
+        message = f"the body is not valid JSON: send a JSON object such as {EXAMPLE_BODY}"
     return ErrorItem(location=location, message=message.removeprefix("Value error, "))
 
 

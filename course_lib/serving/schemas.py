@@ -9,9 +9,12 @@ against it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from difflib import get_close_matches
+from itertools import islice
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from course_lib.data.examples import EXAMPLES
 from course_lib.serving.limits import MAX_DESCRIPTION_CHARS, MAX_K
@@ -39,7 +42,13 @@ Description = Annotated[
 
 
 def _not_a_boolean(value: object) -> object:
-    """JSON ``true`` is not a number, though pydantic's lax mode would read it as 1."""
+    """JSON ``true`` is not a number, though pydantic's lax mode would read it as 1.
+
+    ``2.0`` (or "2.0" in a query string) is accepted as 2: JSON Schema's
+    ``integer``, which the API publishes, includes numbers whose fraction is
+    zero, and clients that write every number as a float (JavaScript, pandas)
+    send them.  ``2.5`` is refused (pydantic: "a number with a fractional part").
+    """
     if isinstance(value, bool):
         raise ValueError(f"{str(value).lower()} is not a number of predictions: give 1 to {MAX_K}")
     return value
@@ -57,10 +66,44 @@ Echoes = Annotated[
 ]
 
 
-class PredictQuery(BaseModel):
-    """Query string of ``GET /predict`` (names kept from the original course's API)."""
+SHOWN_NAMES = 3
+"""Unknown fields named in an error, at most (each cut to 30 characters)."""
+
+
+def unknown_fields(first: list[str], count: int, known: Iterable[str] = ()) -> str:
+    """One message for any number of unknown fields, that never echoes a request back.
+
+    With ``extra="forbid"`` alone, pydantic reports one error per unknown key,
+    each naming it: a body of a million keys became a million errors and an
+    88 MB answer.  They are counted here instead, before any field is
+    validated, and only the first few are named, cut and quoted; a name close
+    to a real field gets the real one suggested (a typo is the usual cause).
+    """
+    shown = ", ".join(repr(name[:30]) + ("…" if len(name) > 30 else "") for name in first)
+    more = f" and {count - len(first):,} more" if count > len(first) else ""
+    guesses = [m[0] for name in first if (m := get_close_matches(name[:30], list(known), n=1))]
+    hint = f"; did you mean {', '.join(map(repr, dict.fromkeys(guesses)))}?" if guesses else ""
+    return f"unknown field(s): {count:,} ({shown}{more}){hint}"
+
+
+class _KnownFieldsOnly(BaseModel):
+    """A request model that refuses unknown fields with one error, whatever their number."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = data.keys() - cls.model_fields.keys()
+            if unknown:
+                first = islice((str(key) for key in data if key in unknown), SHOWN_NAMES)
+                raise ValueError(unknown_fields(list(first), len(unknown), cls.model_fields))
+        return data
+
+
+class PredictQuery(_KnownFieldsOnly):
+    """Query string of ``GET /predict`` (names kept from the original course's API)."""
 
     description: Description
     nb_echoes_max: Echoes = 1
@@ -85,7 +128,7 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(_KnownFieldsOnly):
     """Body of ``POST /predict``: many descriptions, one model call."""
 
     model_config = ConfigDict(

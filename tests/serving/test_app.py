@@ -7,8 +7,10 @@ course's own code (``fasttext-small`` @champion), loaded the way a pod loads it.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -48,6 +50,15 @@ def client(loaded: tuple[str, str, CountingModel]) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture
+def client_for_big_batches(loaded: tuple[str, str, CountingModel]) -> Iterator[TestClient]:
+    """The default batch limit (1,000), so bodies up to about 20 MB reach validation."""
+    service = ModelService(replace(CONFIG, max_batch=1_000), loader=lambda _: loaded)
+    service.start().join(timeout=30)
+    with TestClient(create_app(service, load=False)) as test_client:
+        yield test_client
+
+
 def test_root_names_the_served_version(client: TestClient, small_model: TrainResult) -> None:
     info = client.get("/").json()
     assert info == {
@@ -77,6 +88,15 @@ def test_get_predict_ranks_codes_with_labels(client: TestClient) -> None:
     assert len(rest) == 2
     probabilities = [p["probability"] for p in body["predictions"]]
     assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_a_whole_number_written_as_a_float_is_that_number(client: TestClient) -> None:
+    """JSON Schema's integer (what the API publishes) includes 2.0; so does the API."""
+    batch = client.post("/predict", json={"descriptions": ["taxi"], "nb_echoes_max": 2.0})
+    single = client.get("/predict", params={"description": "taxi", "nb_echoes_max": "2.0"})
+    assert batch.status_code == single.status_code == 200
+    assert len(batch.json()["results"][0]["predictions"]) == 2
+    assert len(single.json()["predictions"]) == 2
 
 
 def test_default_is_one_prediction(client: TestClient) -> None:
@@ -127,7 +147,8 @@ BAD_REQUESTS = [
     (query(description="taxi", nb_echoes_max=0), 422, "greater than or equal to 1"),
     (query(description="taxi", nb_echoes_max=1000), 422, "less than or equal to 50"),
     (query(description="taxi", nb_echoes_max="two"), 422, "valid integer"),
-    (query(description="taxi", k=3), 422, "query.k: Extra inputs"),
+    (query(description="taxi", k=3), 422, "query: unknown field(s): 1 ('k')"),
+    (query(description="taxi", nb_echoes_max="2.5"), 422, "unable to parse string as an int"),
     (body({"descriptions": [LONG]}), 422, "body.descriptions.0: String should have at most"),
     (body({"descriptions": ["taxi", " "]}), 422, "body.descriptions.1: the description is blank"),
     (body({"descriptions": []}), 422, "at least 1 item"),
@@ -135,12 +156,16 @@ BAD_REQUESTS = [
     (body({"descriptions": [1, None]}), 422, "body.descriptions.0: Input should be a valid string"),
     (body({"descriptions": ["taxi"], "nb_echoes_max": 0}), 422, "body.nb_echoes_max"),
     (body({"descriptions": ["taxi"], "nb_echoes_max": True}), 422, "true is not a number"),
+    (body({"descriptions": ["taxi"], "nb_echoes_max": 2.5}), 422, "with a fractional part"),
+    (body({"descriptions": ["taxi"], "nb_echoes": 2}), 422, "unknown field(s): 1 ('nb_echoes')"),
     (body({"descriptions": ["\x1c\u3000 "]}), 422, "the description is blank"),
     (body(["taxi"]), 422, "valid dictionary"),
-    (body({"description": "taxi"}), 422, "body.descriptions: Field required"),
+    (body({"description": "taxi"}), 422, "1 ('description'); did you mean 'descriptions'?"),
     (body({"descriptions": ["taxi"] * 51}), 413, "the limit is 50: send them in chunks"),
     (raw(b"taxi, coiffure"), 422, "not valid JSON"),
     (raw(b'{"descriptions": ["caf\xe9"]}'), 400, "UTF-8"),
+    (raw(b"[" * 10_000 + b"]" * 10_000), 400, "too deeply nested"),
+    (raw(b'{"descriptions": ["x"], "nb_echoes_max": ' + b"9" * 5_000 + b"}"), 400, "too long"),
     (raw(b"descriptions=taxi", "text/plain"), 422, "valid dictionary"),
     (("delete", {}), 405, "method DELETE not allowed; use GET, POST"),
 ]
@@ -238,3 +263,56 @@ def test_the_model_chosen_on_the_command_line_overrides_the_environment(monkeypa
     assert (chosen.model_name, chosen.model_version) == ("mine", "3")
     assert chosen.wanted_uri() == "models:/mine/3"
     assert config.with_choice(None, "staging").wanted_uri() == "models:/from-env@staging"
+
+
+def test_a_million_unknown_fields_are_one_short_error(client_for_big_batches: TestClient) -> None:
+    """One validation error per unknown key used to mean a 2.4 GB process and an 88 MB 422."""
+    flood = {"descriptions": ["taxi"]} | {f"<x{i}>": 1 for i in range(1_000_000)}
+    response = client_for_big_batches.post("/predict", json=flood)
+    assert response.status_code == 422
+    assert len(response.content) < 1_000
+    message = response.json()["message"]
+    assert "unknown field(s): 1,000,000 ('<x0>', '<x1>', '<x2>' and 999,997 more)" in message
+    assert "<x999999>" not in response.text
+
+
+def test_long_unknown_field_names_are_cut_and_quoted(client: TestClient) -> None:
+    name = "<script>" + "a" * 5_000
+    response = client.post("/predict", json={"descriptions": ["taxi"], name: 1})
+    assert response.status_code == 422
+    assert "unknown field(s): 1 ('<script>aaaaaaaaaaaaaaaaaaaaaa'…)" in response.json()["message"]
+    assert len(response.content) < 1_000
+
+
+def test_many_invalid_descriptions_are_counted_not_all_listed(client: TestClient) -> None:
+    response = client.post("/predict", json={"descriptions": [1] * 50})
+    assert response.status_code == 422
+    body = response.json()
+    assert len(body["errors"]) == 10
+    assert "(50 errors in all, the first 10 listed)" in body["message"]
+
+
+def test_a_batch_over_the_limit_is_refused_before_its_items_are_read(
+    client_for_big_batches: TestClient,
+) -> None:
+    """The limit is the list's maxLength: a million non-strings are one 413, not 1M errors."""
+    response = client_for_big_batches.post("/predict", json={"descriptions": [1] * 1_000_000})
+    assert response.status_code == 413
+    assert response.json() == {
+        "message": "1000000 descriptions in one request; the limit is 1000: "
+        "send them in chunks of at most 1000",
+        "errors": [],
+    }
+    schema = client_for_big_batches.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["BatchRequest"]["properties"]["descriptions"]["maxItems"] == 1_000
+
+
+def test_docs_pages_use_the_package_s_copy_of_their_scripts(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        urls = re.findall(r"""(?:src|href)=["']([^"']+)""", html)
+        assert urls, page
+        assert all(url.startswith("/static-offline-docs/") for url in urls), urls
+        assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+        for url in urls:
+            assert client.get(url).status_code == 200, url
