@@ -28,6 +28,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from course_lib.data.corpus import generate_corpus
 from course_lib.data.dataset import train_test_split
@@ -155,6 +156,24 @@ def executed_solutions(
 
     out = tmp_path_factory.mktemp("executed")
     return {p.stem: p for p in run_solutions(ROOT, out, CI_PARAMETERS)}
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -93,9 +93,11 @@ def create_app(service: ModelService | None = None, load: bool = True) -> FastAP
         yield
         service.stop()
 
-    # /docs and /redoc from the package's own copy of Swagger UI and ReDoc: the
-    # usual CDN is out of reach on a laptop offline or in a cluster without egress.
+    # /docs from the package's own copy of Swagger UI: the usual CDN is out of
+    # reach on a laptop offline or in a cluster without egress. No /redoc: ReDoc
+    # still fetches its logo from cdn.redoc.ly, and /docs is the course's page.
     app = FastAPIOffline(
+        redoc_url=None,
         title="NACE activity code API",
         summary="fastText model from the MLflow registry, served by the MLOps course",
         description=DESCRIPTION,

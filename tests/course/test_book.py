@@ -11,11 +11,6 @@ import yaml
 from course_lib.course.book import build_book
 from tests.conftest import ROOT
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
@@ -45,17 +40,6 @@ def built_book(executed_solutions, tmp_path_factory) -> Path:
 def test_every_toc_page_is_built(built_book):
     for page in toc_pages():
         assert (built_book / f"{page}.html").exists(), page
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

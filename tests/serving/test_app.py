@@ -7,15 +7,19 @@ course's own code (``fasttext-small`` @champion), loaded the way a pod loads it.
 from __future__ import annotations
 
 import logging
+import random
 import re
+import string
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from course_lib.data import preprocessing
 from course_lib.model.training import TrainResult
 from course_lib.serving.app import create_app
 from course_lib.serving.model_service import ModelService, ServingConfig, resolve_and_load
@@ -307,12 +311,32 @@ def test_a_batch_over_the_limit_is_refused_before_its_items_are_read(
     assert schema["BatchRequest"]["properties"]["descriptions"]["maxItems"] == 1_000
 
 
-def test_docs_pages_use_the_package_s_copy_of_their_scripts(client: TestClient) -> None:
-    for page in ("/docs", "/redoc"):
-        html = client.get(page).text
-        urls = re.findall(r"""(?:src|href)=["']([^"']+)""", html)
-        assert urls, page
-        assert all(url.startswith("/static-offline-docs/") for url in urls), urls
-        assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
-        for url in urls:
-            assert client.get(url).status_code == 200, url
+def test_the_docs_page_uses_the_package_s_copy_of_swagger_ui(client: TestClient) -> None:
+    html = client.get("/docs").text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)""", html)
+    assert urls
+    assert all(url.startswith("/static-offline-docs/") for url in urls), urls
+    assert "http://" not in html and "https://" not in html
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    assert client.get("/redoc").status_code == 404  # ReDoc would fetch its logo from a CDN
+
+
+def test_concurrent_requests_with_new_words_never_fail_nor_come_back_empty(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token cache under load: a small limit, so it is replaced while others read it."""
+    monkeypatch.setattr(preprocessing, "_TOKEN_CACHE_LIMIT", 300)
+    preprocessing.reset_token_cache()
+    words = ["".join(random.Random(i).choices(string.ascii_lowercase, k=9)) for i in range(4_000)]
+
+    def ask(i: int) -> tuple[int, list[Any]]:
+        noise = " ".join(words[(i * 20) % 3_980 : (i * 20) % 3_980 + 20])
+        response = client.post("/predict", json={"descriptions": [f"boulangerie {noise}"]})
+        return response.status_code, response.json().get("results", [])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(200)))
+    assert {status for status, _ in answers} == {200}
+    assert all(results[0]["predictions"] for _, results in answers), "a known word was dropped"
+    assert len(preprocessing._token_cache) <= 300

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
+import threading
 
+import psutil
 import pytest
 import requests
 
@@ -173,3 +176,42 @@ def test_a_taken_port_or_a_dead_server_is_explained(small_model: TrainResult) ->
     stale = ApiProcess(pid=0, port=free_port(), log=first.log)
     with pytest.raises(CourseError, match="was not ready after 1 s"):
         wait_until_ready(stale, timeout=1)
+
+
+def _rss(pid: int) -> int:
+    return psutil.Process(pid).memory_info().rss
+
+
+def test_a_flood_of_unknown_fields_stays_small_and_health_answers(api: ApiProcess) -> None:
+    """1.2 million extra keys (19 MB, under the body cap) took the API from 0.4 to 2.4 GB
+    for 20 s and answered 88 MB; now one short 422, memory near flat, /health answering."""
+    flood = json.dumps({"descriptions": ["a b"]} | {f"<x{i}>": 1 for i in range(1_200_000)})
+    before = _rss(api.pid)
+    peak, health, done = [before], [], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak.append(_rss(api.pid))
+            try:
+                health.append(requests.get(f"{api.url}/health", timeout=5).status_code)
+            except requests.RequestException as exc:
+                health.append(type(exc).__name__)
+            done.wait(0.05)  # a sampling period, not a wait for something to happen
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        response = requests.post(
+            f"{api.url}/predict", data=flood, headers={"content-type": "application/json"},
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        done.set()
+        watcher.join()
+    assert response.status_code == 422
+    assert len(response.content) < 1_000
+    assert "unknown field(s): 1,200,000" in response.json()["message"]
+    assert health and set(health) == {200}, health
+    growth = max(peak) - before
+    assert growth < 400 * 2**20, f"the API grew by {growth / 2**20:.0f} MB"
+    assert max(peak) < 2**30, "over the pod's 1 GiB memory limit"
