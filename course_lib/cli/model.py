@@ -5,18 +5,21 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from course_lib import settings
 from course_lib.cli.app import app, console, say
-from course_lib.cli.options import Alias, ModelName, Version, model_reference, registered_uri
+from course_lib.cli.options import Alias, ModelName, Version, load_model, model_reference
 from course_lib.data.examples import EXAMPLES
 from course_lib.model.fasttext_model import Hyperparameters, Loss
 from course_lib.model.limits import MAX_K
 from course_lib.tracking.server import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from course_lib.model.loading import Registered
 
 _FT = Hyperparameters()  # the command's defaults are the library's
 _LOSS = Loss(_FT.loss)
@@ -89,7 +92,7 @@ def train(
         result = run_training(config, status=say, progress=sys.stderr.isatty())
         console.print(_metrics_table(result.metrics))
         if examples and result.model_version:
-            _print_predictions(f"models:/{register}/{result.model_version}", EXAMPLES, k=1)
+            _print_predictions(load_model(register, result.model_version), EXAMPLES, k=1)
     registered = f", registered {register} v{result.model_version}" if result.model_version else ""
     if running_server() or os.environ.get("MLFLOW_TRACKING_URI"):
         say(f"run page: {uri}/#/experiments/{result.experiment_id}/runs/{result.run_id}")
@@ -117,11 +120,11 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
-def _print_predictions(model_uri: str, texts: list[str], k: int) -> None:
+def _print_predictions(registered: Registered, texts: list[str], k: int) -> None:
     from course_lib.model.registered import predictions_table
 
-    rows = predictions_table(model_uri, texts, k)
-    table = Table(title=f"predictions of {model_uri}")
+    rows = predictions_table(registered.model, texts, k)
+    table = Table(title=f"predictions of {registered.uri}")
     for column in rows.columns:
         table.add_column(column)
     for row in rows.itertuples(index=False):
@@ -150,9 +153,9 @@ def predict(
 
     reference = model_reference(version, alias)
     with tracking_server():
-        uri = registered_uri(model, reference)
-        _print_predictions(uri, texts, k)
-    say(f"{len(texts)} description(s) classified by {uri}")
+        registered = load_model(model, reference)
+        _print_predictions(registered, texts, k)
+    say(f"{len(texts)} description(s) classified by {registered.uri}")
 
 
 @app.command()
@@ -171,7 +174,7 @@ def evaluate(
 
     reference = model_reference(version, alias)
     with tracking_server():
-        result = evaluate_registered(registered_uri(model, reference), data)
+        result = evaluate_registered(load_model(model, reference), data)
     uri = result.model_uri
     if result.report:
         say(result.report.summary())

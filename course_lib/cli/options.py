@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from course_lib import settings
+
+if TYPE_CHECKING:
+    from course_lib.model.loading import Registered
 
 ModelName = Annotated[
     str,
@@ -37,8 +40,9 @@ def model_reference(version: str | None, alias: str | None) -> str | None:
     return alias if alias is not None else version
 
 
-def registered_uri(model: str, reference: str | None) -> str:
-    """The URI that ``--model`` and a version-or-alias name (the model must exist)."""
-    from course_lib.tracking.registry import resolve_model_uri, split_reference
+def load_model(model: str, reference: str | None) -> Registered:
+    """The model ``--model`` and a version-or-alias name, loaded (it must exist)."""
+    from course_lib.model.loading import load_registered
+    from course_lib.tracking.registry import split_reference
 
-    return resolve_model_uri(model, *split_reference(reference))
+    return load_registered(model, *split_reference(reference))

@@ -25,6 +25,7 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 import course_lib
 from course_lib.data.preprocessing import clean_texts
+from course_lib.model.artifact import check_fingerprint, fingerprint
 from course_lib.model.fasttext_model import predict_top_k
 from course_lib.model.limits import MAX_K, MAX_TEXT_CHARS
 from course_lib.model.requirements import pinned
@@ -84,7 +85,11 @@ class FastTextClassifier(mlflow.pyfunc.PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context) -> None:
-        self.model = fasttext.load_model(context.artifacts[MODEL_ARTIFACT])
+        path = Path(context.artifacts[MODEL_ARTIFACT])
+        logged = getattr(context, "model_config", None) or {}
+        if "fasttext_sha256" in logged:  # models logged before 0.2 carry no fingerprint
+            check_fingerprint(path, logged)
+        self.model = fasttext.load_model(str(path))
 
     def predict(self, context, model_input, params=None):  # no hints: see module docstring
         texts = as_text_list(model_input)
@@ -121,11 +126,14 @@ def log_model(model_path: Path, input_example: list[str], registered_model_name:
     The model is logged from code (``model_code.py``), and ``code_paths``
     ships the whole ``course_lib`` package with it, so any environment with
     the pinned requirements can load it, no checkout of the course needed.
+    The fastText file's size and checksum go in ``model_config``, so that a
+    damaged copy is refused before fastText reads it (see :mod:`.artifact`).
     """
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(Path(__file__).with_name("model_code.py")),
         artifacts={MODEL_ARTIFACT: str(model_path)},
+        model_config=fingerprint(Path(model_path)),
         code_paths=[str(Path(course_lib.__file__).parent)],
         signature=model_signature(),
         input_example=pd.DataFrame({"text": input_example}),

@@ -80,19 +80,23 @@ def _positive_int(name: str, default: int) -> int:
 
 
 def resolve_and_load(config: ServingConfig) -> tuple[str, str, Any]:
-    """Ask the registry which version to serve, then load it: (uri, version, model)."""
-    import mlflow
+    """Ask the registry which version to serve, then load it: (uri, version, model).
 
-    from course_lib.tracking.registry import resolve_version, split_reference
+    The version's files are downloaded once into the state folder and checked
+    before fastText reads them (:func:`~course_lib.model.loading.load_registered`):
+    a damaged copy is reported, removed and fetched again at the next attempt.
+    """
+    from course_lib.model.loading import load_registered
+    from course_lib.tracking.registry import split_reference
     from course_lib.tracking.server import is_healthy
 
     tracking_uri = _tracking_uri()
     if tracking_uri.startswith(("http://", "https://")) and not is_healthy(tracking_uri, 5.0):
         # MLflow's client would retry for minutes before saying so.
         raise ConnectionError(f"the tracking server {tracking_uri} does not answer")
-    version = resolve_version(config.model_name, *split_reference(config.model_version))
-    uri = f"models:/{config.model_name}/{version}"  # an alias is pinned: it may move later
-    return uri, version, mlflow.pyfunc.load_model(uri)
+    loaded = load_registered(config.model_name, *split_reference(config.model_version))
+    # an alias is pinned to the version it named at start-up: it may move later
+    return f"models:/{config.model_name}/{loaded.version}", loaded.version, loaded.model
 
 
 Loader = Callable[[ServingConfig], tuple[str, str, Any]]
