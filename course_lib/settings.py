@@ -24,6 +24,10 @@ DEFAULT_TEST_SIZE = 0.2
 MIN_NOTEBOOK_ROWS = 1_500
 """The smallest corpus the solutions run on: every subclass twice (1,464 rows), so
 each code has rows on both sides of the held-out split."""
+MIN_REGISTER_ROWS = 100
+MIN_REGISTER_CODES = 2
+"""Below either, ``course train`` logs the run but does not register the model unless
+asked (``--force-register``): the newest version is what predict and serve use."""
 DEFAULT_MODEL_NAME = "fasttext"
 DEFAULT_EXPERIMENT = "nace-fasttext"
 DEFAULT_ALIAS = "champion"

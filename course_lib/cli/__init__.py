@@ -6,6 +6,7 @@
 ``course train``       train fastText, log the run, register the model
 ``course predict``     ranked codes with labels from a registered model
 ``course evaluate``    accuracy of a registered model at every NAF level
+``course log-saved``   log a model kept when the tracking server went away
 ``course serve``       the prediction API (FastAPI + uvicorn)
 ``course classify``    classify a file through a running API
 ``course manifests``   render and validate the Kubernetes/ArgoCD manifests

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from course_lib.errors import CourseError
+from course_lib.processes import interrupt_on_termination
 
 app = typer.Typer(
     help="An introduction to MLOps with MLflow: the course's command line.",
@@ -31,11 +32,27 @@ def say(line: str) -> None:
     console.print(line, markup=False, highlight=False)
 
 
+MLFLOW_CLIENT_ENV = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+"""MLflow's client settings for the course's commands (a value already set wins).
+
+One summary line per step is ours to print; MLflow's per-file download bars
+would drown it.  MLflow retries a failed request 7 times with a backoff
+factor of 2 (minutes, meant for rate-limited platforms): when the tracking
+server dies mid-training, a command sat silent for 514 s.  Two quick retries
+ride out a hiccup and then let the command say the server went away.
+"""
+
+
 def main() -> None:
     """Console-script entry point: user errors become one clear message and exit 1."""
-    # One summary line per step is ours to print; MLflow's per-file download
-    # bars would drown it.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name, value in MLFLOW_CLIENT_ENV.items():
+        os.environ.setdefault(name, value)
+    interrupt_on_termination()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)  # "no pip" under uv
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -74,6 +75,13 @@ def train(
     alias: Annotated[
         str | None, typer.Option(help="Alias to point at the new version, e.g. champion.")
     ] = None,
+    force_register: Annotated[
+        bool,
+        typer.Option(
+            "--force-register",
+            help="Register the model even if trained on too little data to be useful.",
+        ),
+    ] = False,
     examples: Annotated[
         bool, typer.Option(help="Predict a few examples from the registry at the end.")
     ] = True,
@@ -86,7 +94,9 @@ def train(
         dim=dim, lr=lr, epoch=epoch, wordNgrams=word_ngrams, minn=minn, maxn=maxn,
         minCount=min_count, bucket=bucket, thread=thread, loss=loss.value,
     )  # fmt: skip
-    config = TrainConfig(data, rows, seed, test_size, params, experiment, register or None, alias)
+    config = TrainConfig(
+        data, rows, seed, test_size, params, experiment, register or None, alias, force_register
+    )
     with tracking_server() as uri:
         say(f"tracking server: {uri}")
         result = run_training(config, status=say, progress=sys.stderr.isatty())
@@ -189,3 +199,22 @@ def evaluate(
         f"{result.rows:,} descriptions: subclass {m['accuracy_subclass']:.3f}, "
         f"section {m['accuracy_section']:.3f}, top-5 {m['top5_accuracy_subclass']:.3f}"
     )
+
+
+@app.command("log-saved")
+def log_saved(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="A folder `course train` kept when the tracking server went away."),
+    ],
+) -> None:
+    """Log and register a trained model kept when the tracking server went away."""
+    from course_lib.model.training import log_saved as relog
+    from course_lib.tracking.server import tracking_server
+
+    with tracking_server() as uri:
+        logged = relog(folder)
+    registered = (
+        f", registered {logged.model_name} v{logged.model_version}" if logged.model_version else ""
+    )
+    say(f"the model kept in {folder} is logged in run {logged.run_id} on {uri}{registered}")

@@ -11,15 +11,16 @@ texts dropped *and counted*.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
 import pandas as pd
 
 from course_lib import settings
 from course_lib.data.corpus import GENERATOR_VERSION, generate_corpus
 from course_lib.data.nomenclature import load_nomenclature
+from course_lib.data.reading import Unreadable, read_frame
 from course_lib.errors import CourseError
 from course_lib.settings import DEFAULT_ROWS, DEFAULT_SEED, DEFAULT_TEST_SIZE
 
@@ -61,11 +62,24 @@ def ensure_generated(
     """Generate the corpus unless the cache already holds it; return its path."""
     path = default_corpus_path(n_rows, seed)
     if not path.exists():
-        corpus = generate_corpus(n_rows, seed=seed, progress=progress)
-        tmp = path.with_suffix(".tmp")
-        corpus.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        write_parquet_atomically(generate_corpus(n_rows, seed=seed, progress=progress), path)
     return path
+
+
+def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Write under a name no other process uses, then rename into place.
+
+    Two commands generating the same corpus at once shared one ``.tmp`` name:
+    one renamed it away under the other (``FileNotFoundError``).  With a
+    unique name each writes its own file and the last rename wins, whole.
+    """
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        frame.to_parquet(partial, index=False)
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
 
 
 TO_CLASSIFY_SEED = 2024
@@ -81,40 +95,8 @@ def data_to_classify(rows: int = 1_000, seed: int = TO_CLASSIFY_SEED) -> Path:
     path = settings.data_dir() / f"to-classify-n{rows}-seed{seed}.parquet"
     if not path.exists():
         frame = generate_corpus(rows, seed=seed, progress=False)
-        frame = frame.drop(columns="nace").rename_axis("id").reset_index()
-        tmp = path.with_suffix(".tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        write_parquet_atomically(frame.drop(columns="nace").rename_axis("id").reset_index(), path)
     return path
-
-
-def storage_options(source: str) -> dict:
-    """fsspec options: the S3 endpoint of SSP Cloud-like platforms."""
-    if not source.startswith("s3://"):
-        return {}
-    endpoint = os.environ.get("AWS_S3_ENDPOINT")
-    if not endpoint:
-        return {}
-    if not endpoint.startswith(("http://", "https://")):
-        endpoint = f"https://{endpoint}"
-    return {"client_kwargs": {"endpoint_url": endpoint}}
-
-
-def _read(source: str) -> pd.DataFrame:
-    lower = source.lower().split("?")[0]
-    try:
-        with fsspec.open(source, "rb", **storage_options(source)) as handle:
-            if lower.endswith((".csv", ".csv.gz", ".txt")):
-                return pd.read_csv(handle, dtype=str, keep_default_na=False)
-            return pd.read_parquet(handle)
-    except FileNotFoundError as exc:
-        raise CourseError(f"cannot read {source}: no such file. Check the path or URL.") from exc
-    except (OSError, ValueError, ImportError) as exc:
-        raise CourseError(
-            f"cannot read {source} as {'CSV' if lower.endswith('.csv') else 'parquet'}: "
-            f"{str(exc).rstrip('.')}. "
-            "Give a parquet or CSV file with columns 'nace' and 'text'."
-        ) from exc
 
 
 def validate(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, LoadReport]:
@@ -140,13 +122,32 @@ def validate(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, LoadReport
     return clean.astype(str).reset_index(drop=True), report
 
 
+def _read(source: str | None, n_rows: int, seed: int) -> tuple[pd.DataFrame, str]:
+    """The raw table and its name; a message that says whose file is at fault."""
+    if source is None:
+        cache = ensure_generated(n_rows, seed)
+        try:
+            return read_frame(str(cache)), str(cache)
+        except Unreadable as exc:
+            raise CourseError(
+                f"the course's cached corpus {cache} is damaged ({exc}): delete it "
+                f"(rm {cache}) and run the command again; it is generated anew"
+            ) from exc
+    try:
+        return read_frame(source), source
+    except Unreadable as exc:
+        kind = "CSV" if source.lower().split("?")[0].endswith(".csv") else "parquet"
+        raise CourseError(
+            f"cannot read {source} as {kind}: {exc}. Check the path or URL; the data must be a "
+            "parquet or CSV file with columns 'nace' and 'text'."
+        ) from exc
+
+
 def load_dataset(
     source: str | None = None, n_rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Labelled descriptions from ``source`` (default: the generated corpus)."""
-    if source is None:
-        source = str(ensure_generated(n_rows, seed))
-    frame, report = validate(_read(source), source)
+    frame, report = validate(*_read(source, n_rows, seed))
     if frame.empty:
         raise CourseError(
             f"no usable row in {source}: {report.rows_read:,} read, {report.unknown_codes:,} "

@@ -9,6 +9,7 @@ missing description is not sent and its ``problem`` column says why.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,14 +24,37 @@ from course_lib.errors import CourseError
 from course_lib.serving.limits import DEFAULT_API_URL, DEFAULT_CHUNK_SIZE, MAX_DESCRIPTION_CHARS
 
 TIMEOUT_S = 60.0
+"""Longest wait for one answer: a batch of 1,000 takes well under a second."""
+CHECK_TIMEOUT_S = 10.0
+"""``GET /`` answers at once when the API is up."""
 
 
 def read_descriptions(source: str | Path, column: str = "text") -> pd.DataFrame:
-    """A parquet or CSV file with a ``column`` of descriptions."""
+    """A parquet or CSV file with a ``column`` of descriptions, every row kept.
+
+    A CSV is read as text (identifiers such as a SIREN keep their leading
+    zeros) and its blank lines stay rows, marked as blank in the results
+    rather than silently dropped.
+    """
     path = Path(source)
-    if not path.exists():
+    if not path.is_file():
         raise CourseError(f"no file {path}: give a parquet or CSV file of descriptions")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except pd.errors.EmptyDataError as exc:
+        raise CourseError(f"{path} is empty: give a file with a {column!r} column") from exc
+    except UnicodeDecodeError as exc:
+        raise CourseError(
+            f"{path} is not UTF-8 (byte {exc.object[exc.start]:#04x} at position {exc.start}): "
+            "save it as CSV UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)"
+        ) from exc
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        kind = "parquet" if path.suffix == ".parquet" else "CSV"
+        detail = " ".join(str(exc).split())[:200]
+        raise CourseError(f"cannot read {path} as {kind}: {detail}") from exc
     if column not in frame.columns:
         raise CourseError(
             f"{path} has no {column!r} column (columns: {', '.join(map(str, frame.columns))}); "
@@ -59,9 +83,17 @@ def _answer(response: requests.Response, url: str) -> dict[str, Any]:
     raise CourseError(f"the API at {url} answered {response.status_code}: {message}")
 
 
-def _request(session: requests.Session, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+def _request(
+    session: requests.Session, method: str, url: str, timeout: float | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    wait = timeout or TIMEOUT_S
     try:
-        response = session.request(method, url, timeout=TIMEOUT_S, **kwargs)
+        response = session.request(method, url, timeout=wait, **kwargs)
+    except requests.Timeout as exc:
+        raise CourseError(
+            f"the API at {url} did not answer within {wait:g} s: it may be overloaded or "
+            "stuck; see its log (and its /ready), or send smaller batches (--chunk-size)"
+        ) from exc
     except requests.ConnectionError as exc:
         raise CourseError(
             f"the API at {url} does not answer: start it with `uv run course serve` "
@@ -93,7 +125,9 @@ def _join(
 
 def check_api(api_url: str, session: requests.Session | None = None) -> dict[str, Any]:
     """``GET /``: which model the API serves; a clear error when it is down or not ready."""
-    info = _request(session or requests.Session(), "GET", f"{api_url.rstrip('/')}/")
+    info = _request(
+        session or requests.Session(), "GET", f"{api_url.rstrip('/')}/", CHECK_TIMEOUT_S
+    )
     if not info.get("ready"):
         raise CourseError(
             f"the API at {api_url} is up but its model is not loaded yet: see {api_url}/ready"
@@ -187,8 +221,14 @@ def classify_file(
 ) -> Classified:
     """Read ``source``, classify it through the API (batches, or one GET per row), save it.
 
-    ``out`` ending in ``.parquet`` is written as parquet, anything else as CSV.
+    ``out`` ending in ``.parquet`` is written as parquet, anything else as CSV;
+    its folder is checked first, not after every row has been classified.
     """
+    if out is not None and not (out.parent.is_dir() and os.access(out.parent, os.W_OK)):
+        raise CourseError(
+            f"cannot write {out}: the folder {out.parent} does not exist or is not writable; "
+            "create it or choose another --out"
+        )
     frame = read_descriptions(source, column)
     info = check_api(api_url)
     started = time.perf_counter()

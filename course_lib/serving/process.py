@@ -2,8 +2,10 @@
 
 A notebook cannot block on ``uvicorn.run``, and the tests and benchmarks must
 measure the API as trainees run it (a separate process speaking HTTP), not an
-in-process test client.  The server runs in its own process group, so stopping
-it also stops a temporary MLflow server it may have started.
+in-process test client.  The server runs in its own process group, under a
+supervisor that stops it if the notebook's kernel dies (see
+:func:`course_lib.processes.tied_to_parent`); ``course serve`` stops the
+temporary MLflow server it may have started.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ import requests
 
 from course_lib import settings
 from course_lib.errors import CourseError
-from course_lib.processes import free_port, require_free_port, stop_process_group
+from course_lib.processes import (
+    free_port,
+    require_free_port,
+    stop_process_group,
+    tied_to_parent,
+)
 
 READY_TIMEOUT_S = 180.0
 
@@ -71,7 +78,7 @@ def start_api(
     log = settings.state_dir() / f"api-{port}.log"
     with log.open("w") as handle:
         process = subprocess.Popen(
-            serve_command(port, model, version, root_path),
+            tied_to_parent(serve_command(port, model, version, root_path)),
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -11,9 +11,10 @@ runs and the registry persist in the state folder between commands either way.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
-import signal
+import re
 import subprocess
 import sys
 import time
@@ -21,11 +22,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 
 from course_lib import settings
 from course_lib.errors import CourseError
-from course_lib.processes import alive, free_port, require_free_port, stop_process_group
+from course_lib.processes import (
+    alive,
+    free_port,
+    require_free_port,
+    stop_process_group,
+    tied_to_parent,
+)
 
 DEFAULT_PORT = 5000
 START_TIMEOUT_S = 90.0
@@ -90,38 +98,92 @@ def server_command(port: int, state: Path) -> list[str]:
     ]  # fmt: skip
 
 
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+"""The course's own server runs no server-side jobs: MLflow 3 would otherwise start a job
+runner and seven huey consumers the course never uses (10 processes, about 1.9 GB,
+21 s to healthy; without them 2 processes, about 560 MB: ``course bench --suite
+tracking``).  A platform's server is not the course's to configure."""
+LOGS_KEPT = 10
+
+
+@contextlib.contextmanager
+def _start_lock(state: Path) -> Iterator[None]:
+    """One server start at a time per state folder, until it answers.
+
+    Two commands started together on a fresh folder each started a server,
+    and both ran MLflow's database migrations: one failed ("duplicate column
+    name").  The second now waits for the first server to be up (database
+    migrated), then starts on the ready database.
+    """
+    with (state / "start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _new_log(state: Path, port: int) -> Path:
+    """A log per start (``logs/server-<port>.log``); only the newest few are kept."""
+    folder = state / "logs"
+    folder.mkdir(exist_ok=True)
+    old = sorted(folder.glob("server-*.log"), key=lambda p: p.stat().st_mtime)[:-LOGS_KEPT]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return folder / f"server-{port}.log"
+
+
+def _why_it_stopped(log: Path, database: Path) -> str:
+    """The one line of the server's log that says why it stopped, and what to do."""
+    lines = log.read_text(errors="replace").splitlines()
+    errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception)\b.*:", ln)]
+    reason = (errors or lines or ["no output"])[-1].strip()[:300]
+    if "not a database" in reason or "malformed" in reason:
+        return (
+            f"the MLflow database {database} is damaged ({reason}). Move it aside "
+            f"(mv {database} {database}.damaged) to start with an empty registry (its runs "
+            f"and models are lost), or put back a copy; the server's log is {log}"
+        )
+    return f"{reason}; the server's log is {log}"
+
+
 def start_server(port: int | None = None, record: bool = True) -> LocalServer:
-    """Start the local server and wait until it answers; raise with its log if not."""
+    """Start the local server, tied to this process's life, and wait until it answers."""
     state = settings.mlflow_dir()
-    port = port or free_port()
-    require_free_port(
-        port, "stop what listens there or choose another port (course mlflow --port …)"
-    )
-    log = state / "server.log"  # one file for every start; each start appends a header
-    with log.open("a") as handle:
-        handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} mlflow server on port {port}\n")
-        handle.flush()
-        process = subprocess.Popen(
-            server_command(port, state), stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    server = LocalServer(pid=process.pid, port=port, log=log)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CourseError(
-                f"the MLflow server stopped while starting (exit {process.returncode}); "
-                f"its log is {log}:\n{log.read_text()[-2000:]}"
-            )
-        if is_healthy(server.uri, timeout=1.0):
-            if record:
-                _pid_file().write_text(
-                    json.dumps({"pid": server.pid, "port": port, "log": str(log)})
+    with _start_lock(state):
+        port = port or free_port()
+        require_free_port(
+            port, "stop what listens there or choose another port (course mlflow --port …)"
+        )
+        log = _new_log(state, port)
+        with log.open("w") as handle:
+            process = subprocess.Popen(
+                tied_to_parent(server_command(port, state)), stdout=handle,
+                stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **SERVER_ENV},
+            )  # fmt: skip
+        server = LocalServer(pid=process.pid, port=port, log=log)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise CourseError(
+                    f"the MLflow server stopped while starting (exit {process.returncode}): "
+                    + _why_it_stopped(log, state / "mlflow.db")
                 )
-            return server
-        time.sleep(0.3)
+            if is_healthy(server.uri, timeout=1.0):
+                if record:
+                    _write_pid_file(server)
+                return server
+            time.sleep(0.3)
     stop_server(server)
     raise CourseError(f"the MLflow server did not answer within {START_TIMEOUT_S:.0f} s; see {log}")
+
+
+def _write_pid_file(server: LocalServer) -> None:
+    """Written whole under a unique name, then renamed: a reader never sees half of it."""
+    record = json.dumps({"pid": server.pid, "port": server.port, "log": str(server.log)})
+    partial = _pid_file().with_name(f".server-{os.getpid()}.json")
+    partial.write_text(record)
+    partial.replace(_pid_file())
 
 
 def stop_server(server: LocalServer, timeout: float = 20.0) -> None:
@@ -130,6 +192,32 @@ def stop_server(server: LocalServer, timeout: float = 20.0) -> None:
     path = _pid_file()
     if path.exists() and json.loads(path.read_text()).get("pid") == server.pid:
         path.unlink()
+
+
+def servers_of_this_folder() -> list[int]:
+    """Process groups of every MLflow server running on this state folder's database.
+
+    Found by their command line, not by a record: a server whose recording
+    process was killed is found too.
+    """
+    database = f"sqlite:///{settings.mlflow_dir() / 'mlflow.db'}"
+    own = os.getpgid(0)
+    groups = set()
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        command = process.info["cmdline"] or []
+        if database in command and "server" in command:
+            with contextlib.suppress(ProcessLookupError):
+                groups.add(os.getpgid(process.info["pid"]))
+    return sorted(groups - {own})
+
+
+def stop_servers(timeout: float = 20.0) -> int:
+    """``course mlflow --stop``: stop every server of this state folder; how many there were."""
+    groups = servers_of_this_folder()
+    for group in groups:
+        stop_process_group(group, timeout)
+    _pid_file().unlink(missing_ok=True)
+    return len(groups)
 
 
 def check_reachable(uri: str) -> None:
@@ -210,14 +298,16 @@ def keep_server_up(port: int = DEFAULT_PORT, status: Callable[[str], object] = p
     """
     running = running_server()
     if running:
-        status(f"an MLflow server is already running at {running.uri} (pid {running.pid})")
+        status(
+            f"an MLflow server is already running at {running.uri} (pid {running.pid}); "
+            "`course mlflow --stop` stops it"
+        )
         return
     status(f"starting MLflow on 127.0.0.1:{port} (state in {settings.mlflow_dir()})…")
     server = start_server(port)
     status(f"MLflow tracking server: {server.uri}  (log: {server.log})")
     status(f"in another shell: export MLFLOW_TRACKING_URI={server.uri}")
     status("Ctrl-C stops it.")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while running_server():
             time.sleep(1)

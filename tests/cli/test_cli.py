@@ -153,9 +153,17 @@ def test_course_mlflow_serves_until_stopped(tmp_path: Path):
     assert not alive(server.pid)
 
 
-def test_training_on_too_little_data_says_so(tmp_path, mlflow_server):
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        ("5610A,restaurant\n1071C,boulangerie\n", "has one row per code (2 rows, 2 code(s))"),
+        ("5610A,restaurant\n5610A,bistrot\n", "with --test-size 0.2, a code needs 3 rows"),
+    ],
+)
+def test_training_on_too_little_data_says_what_it_lacks(tmp_path, mlflow_server, rows, says):
     path = tmp_path / "tiny.csv"
-    path.write_text("nace,text\n5610A,restaurant\n1071C,boulangerie\n")
+    path.write_text("nace,text\n" + rows)
     out = run("train", "--data", str(path), "--register", "")
     assert out.returncode == 1
-    assert "too few rows per code" in out.stderr and "Traceback" not in out.stderr
+    assert says in " ".join(out.stderr.split()) and "Traceback" not in out.stderr
+    assert "larger --test-size" not in out.stderr

@@ -64,8 +64,8 @@ def test_both_version_and_alias_is_a_usage_error():
 
 
 def test_the_package_docstring_and_the_readme_list_every_command():
-    documented = set(re.findall(r"``course (\w+)``", course_lib.cli.__doc__ or ""))
+    documented = set(re.findall(r"``course ([\w-]+)``", course_lib.cli.__doc__ or ""))
     assert documented == set(COMMANDS)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    in_readme = set(re.findall(r"^\| `(?:uv run )?course (\w+)", readme, flags=re.M))
+    in_readme = set(re.findall(r"^\| `(?:uv run )?course ([\w-]+)", readme, flags=re.M))
     assert set(COMMANDS) <= in_readme, f"missing from README: {set(COMMANDS) - in_readme}"

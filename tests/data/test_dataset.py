@@ -1,19 +1,24 @@
 import functools
 import http.server
+import socket
 import threading
+import time
 
 import pandas as pd
 import pytest
 
+from course_lib.data import reading
 from course_lib.data.corpus import GENERATOR_VERSION
 from course_lib.data.dataset import (
     data_to_classify,
+    default_corpus_path,
     load_dataset,
-    storage_options,
     train_test_split,
     validate,
 )
+from course_lib.data.reading import storage_options
 from course_lib.errors import CourseError
+from course_lib.processes import free_port
 
 ROWS = pd.DataFrame(
     {
@@ -87,8 +92,48 @@ def test_url_source_goes_through_the_same_path(http_folder):
 def test_s3_endpoint_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("AWS_S3_ENDPOINT", "minio.lab.sspcloud.fr")
     options = storage_options("s3://bucket/data.parquet")
-    assert options == {"client_kwargs": {"endpoint_url": "https://minio.lab.sspcloud.fr"}}
+    assert options["client_kwargs"] == {"endpoint_url": "https://minio.lab.sspcloud.fr"}
+    assert options["config_kwargs"]["read_timeout"] == reading.READ_TIMEOUT_S
     assert storage_options("/local/data.parquet") == {}
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers: what hung `--data` for nine minutes."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_server_that_never_answers_times_out_with_a_message(silent_server, monkeypatch):
+    monkeypatch.setattr(reading, "READ_TIMEOUT_S", 1.0)
+    started = time.monotonic()
+    with pytest.raises(CourseError, match=r"no answer from http://127\.0\.0\.1:\d+/d\.parquet "
+                       r"within 1 s \(timed out\)"):  # fmt: skip
+        load_dataset(f"{silent_server}/d.parquet")
+    assert time.monotonic() - started < 20
+
+
+def test_refused_and_missing_urls_say_which(http_folder):
+    refused = f"http://127.0.0.1:{free_port()}/d.parquet"
+    with pytest.raises(CourseError, match="connection refused"):
+        load_dataset(refused)
+    with pytest.raises(CourseError, match=r"no such file: .*/absent\.parquet"):
+        load_dataset(f"{http_folder[1]}/absent.parquet")
+
+
+def test_a_damaged_corpus_cache_is_named_as_the_course_s_with_the_way_out(state_dir):
+    cache = default_corpus_path(1_500, seed=11)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(b"PAR1 cut short")
+    with pytest.raises(CourseError) as error:
+        load_dataset(None, n_rows=1_500, seed=11)
+    message = str(error.value)
+    assert "the course's cached corpus" in message and f"rm {cache}" in message
+    assert "'nace' and 'text'" not in message, "not the user's file to fix"
+    cache.unlink()
+    assert len(load_dataset(None, n_rows=1_500, seed=11)[0]) == 1_500
 
 
 def test_default_source_is_the_generated_corpus_cached(state_dir):

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import threading
 
 import psutil
@@ -147,12 +146,15 @@ def test_sigterm_stops_the_api_and_its_temporary_mlflow_server(
     )
 
 
-def _mlflow_servers_under(state: object) -> list[str]:
-    found = subprocess.run(
-        ["pgrep", "-f", f"mlflow server --backend-store-uri sqlite:///{state}"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return found.stdout.split()
+def _mlflow_servers_under(state: object) -> list[int]:
+    """MLflow server processes on this state folder (their supervisors left out)."""
+    database = f"sqlite:///{state}/mlflow/mlflow.db"
+    return [
+        p.info["pid"]
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if database in (command := p.info["cmdline"] or [])
+        and "course_lib.processes" not in command
+    ]
 
 
 def _reaped(pid: int) -> bool:
@@ -179,7 +181,9 @@ def test_a_taken_port_or_a_dead_server_is_explained(small_model: TrainResult) ->
 
 
 def _rss(pid: int) -> int:
-    return psutil.Process(pid).memory_info().rss
+    """Memory of the API: the supervisor ``start_api`` runs and ``course serve`` under it."""
+    supervisor = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [supervisor, *supervisor.children(recursive=True)])
 
 
 def test_a_flood_of_unknown_fields_stays_small_and_health_answers(api: ApiProcess) -> None:
