@@ -22,10 +22,11 @@ class Suite(StrEnum):
 
     model = "model"
     serving = "serving"
+    tracking = "tracking"
 
     @property
     def default_output(self) -> Path:
-        return Path("benchmarks") / ("results.json" if self is Suite.model else "serving.json")
+        return Path("benchmarks") / ("results.json" if self is Suite.model else f"{self}.json")
 
 
 PREPROCESS_ROWS = 100_000
@@ -157,4 +158,34 @@ def serving_summary(results: dict[str, Any], output: Path) -> str:
         f"batch POST {flow['speedup']:.0f}x the throughput of GET per row; "
         f"{endurance['errors']} errors in {endurance['requests']:,} requests under load; "
         f"JSON in {output}"
+    )
+
+
+def tracking_table(results: dict[str, Any]) -> Table:
+    """MLflow's default server vs the course's: start-up, processes, memory."""
+    default, course = results["mlflow_default"], results["course"]
+    table = _comparison("tracking server (fresh state folder; ratios matter, not seconds)")
+    table.add_row(
+        "time until /health answers",
+        f"{default['healthy_s']:.1f} s (first start {default['first_start_healthy_s']:.1f} s)",
+        f"{course['healthy_s']:.1f} s (first start {course['first_start_healthy_s']:.1f} s)",
+        f"{results['startup_ratio']:.1f}x faster",
+        "",
+    )
+    table.add_row(
+        "memory of the server's processes",
+        f"{default['rss_mb']:,.0f} MB ({default['processes']} processes)",
+        f"{course['rss_mb']:,.0f} MB ({course['processes']} processes)",
+        f"{results['memory_ratio']:.1f}x less",
+        "< 600 MB",
+    )
+    return table
+
+
+def tracking_summary(results: dict[str, Any], output: Path) -> str:
+    course = results["course"]
+    return (
+        f"the course's server: {course['rss_mb']:,.0f} MB in {course['processes']} processes, "
+        f"{results['memory_ratio']:.1f}x less than MLflow's default, healthy in "
+        f"{course['healthy_s']:.1f} s; JSON in {output}"
     )

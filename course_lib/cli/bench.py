@@ -16,7 +16,11 @@ from course_lib.cli.app import app, console, say
 @app.command()
 def bench(
     suite: Annotated[
-        Suite, typer.Option(help="model (cleaning, prediction, training, accuracy) or serving.")
+        Suite,
+        typer.Option(
+            help="model (cleaning, prediction, training, accuracy), serving (the API) "
+            "or tracking (the MLflow server)."
+        ),
     ] = Suite.model,
     rows: Annotated[
         int, typer.Option(min=1000, help="Model: corpus size for training.")
@@ -43,6 +47,15 @@ def bench(
 ) -> None:
     """Benchmarks side by side with the simple approach; table + JSON."""
     output = output or suite.default_output
+    if suite is Suite.tracking:
+        from course_lib.bench.tracking import run_tracking_benchmarks
+
+        say("starting MLflow's default server and the course's, twice each (about a minute)…")
+        results = run_tracking_benchmarks()
+        console.print(suites.tracking_table(results))
+        suites.save(results, output)
+        say(suites.tracking_summary(results, output))
+        return
     if suite is Suite.serving:
         from course_lib.bench.serving import benchmark_registered
 

@@ -147,8 +147,14 @@ def _why_it_stopped(log: Path, database: Path) -> str:
     return f"{reason}; the server's log is {log}"
 
 
-def start_server(port: int | None = None, record: bool = True) -> LocalServer:
-    """Start the local server, tied to this process's life, and wait until it answers."""
+def start_server(
+    port: int | None = None, record: bool = True, env: dict[str, str] | None = None
+) -> LocalServer:
+    """Start the local server, tied to this process's life, and wait until it answers.
+
+    ``env`` replaces :data:`SERVER_ENV` (the tracking benchmark starts MLflow's
+    default server next to the course's).
+    """
     state = settings.mlflow_dir()
     with _start_lock(state):
         port = port or free_port()
@@ -159,7 +165,8 @@ def start_server(port: int | None = None, record: bool = True) -> LocalServer:
         with log.open("w") as handle:
             process = subprocess.Popen(
                 tied_to_parent(server_command(port, state)), stdout=handle,
-                stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **SERVER_ENV},
+                stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **(SERVER_ENV if env is None else env)},
             )  # fmt: skip
         server = LocalServer(pid=process.pid, port=port, log=log)
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -1,11 +1,14 @@
 """A real training run (the session's small one) against the session's tracking server."""
 
+from dataclasses import replace
+
 import pytest
 from mlflow import MlflowClient
 
 from course_lib.data.corpus import GENERATOR_VERSION
 from course_lib.data.nomenclature import LEVELS
-from course_lib.model.training import TrainConfig
+from course_lib.model.fasttext_model import Hyperparameters
+from course_lib.model.training import TrainConfig, run_training
 from tests.conftest import SMALL
 
 
@@ -43,3 +46,18 @@ def test_the_default_run_trains_on_the_default_corpus(trained):
     default = TrainConfig()
     assert params["corpus_rows"] == str(default.rows)
     assert params["dim"] == str(default.params.dim) and params["loss"] == default.params.loss
+
+
+def test_too_little_data_is_logged_but_not_registered_unless_forced(mlflow_server, tmp_path):
+    """Five rows of one code became the newest version, which predict and serve then used."""
+    path = tmp_path / "tiny.csv"
+    path.write_text("nace,text\n" + "5610A,restaurant\n" * 5)
+    said: list[str] = []
+    tiny = TrainConfig(data=str(path), model_name="fasttext-tiny", experiment="tests-tiny",
+                       params=Hyperparameters(dim=4, epoch=1, bucket=100))  # fmt: skip
+    refused = run_training(tiny, status=said.append)
+    assert refused.model_version is None
+    assert any("not registering fasttext-tiny: trained on 4 rows of 1 code(s)" in s for s in said)
+    assert not MlflowClient().search_model_versions("name = 'fasttext-tiny'")
+    forced = run_training(replace(tiny, force_register=True), status=lambda _: None)
+    assert forced.model_version == "1"

@@ -24,6 +24,7 @@ from course_lib.serving.process import (
 )
 from tests.conftest import SMALL
 from tests.polling import wait_until
+from tests.servers import mlflow_servers_under
 
 pytestmark = pytest.mark.slow  # real API processes, a temporary MLflow server
 
@@ -136,25 +137,14 @@ def test_sigterm_stops_the_api_and_its_temporary_mlflow_server(
     try:
         ready = _wait_for_failed_attempt(api, timeout=120)
         assert "train one with `course train`" in ready["detail"]
-        mlflow_pids = _mlflow_servers_under(tmp_path)
+        mlflow_pids = mlflow_servers_under(tmp_path)
         assert len(mlflow_pids) == 1, "course serve started a temporary MLflow server"
     finally:
         os.killpg(api.pid, signal.SIGTERM)
         _wait_gone(api.pid)
     wait_until(
-        lambda: not _mlflow_servers_under(tmp_path), 30, "the temporary MLflow server to stop"
+        lambda: not mlflow_servers_under(tmp_path), 30, "the temporary MLflow server to stop"
     )
-
-
-def _mlflow_servers_under(state: object) -> list[int]:
-    """MLflow server processes on this state folder (their supervisors left out)."""
-    database = f"sqlite:///{state}/mlflow/mlflow.db"
-    return [
-        p.info["pid"]
-        for p in psutil.process_iter(["pid", "cmdline"])
-        if database in (command := p.info["cmdline"] or [])
-        and "course_lib.processes" not in command
-    ]
 
 
 def _reaped(pid: int) -> bool:
