@@ -70,3 +70,17 @@ def mlflow_dir() -> Path:
     path = state_dir() / "mlflow"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def logs_dir() -> Path:
+    """Prediction logs: ``api/`` from ``course serve``, ``simulated/`` from ``course traffic``."""
+    path = state_dir() / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def monitoring_dir() -> Path:
+    """What the ETL writes: the parquet datasets, the rejects, the dashboard page."""
+    path = state_dir() / "monitoring"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

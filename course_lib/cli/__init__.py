@@ -10,6 +10,10 @@
 ``course serve``       the prediction API (FastAPI + uvicorn)
 ``course classify``    classify a file through a running API
 ``course manifests``   render and validate the Kubernetes/ArgoCD manifests
+``course traffic``     simulate weeks of API traffic with a planted change
+``course etl``         parse prediction logs into date-partitioned parquet
+``course dashboard``   the monitoring dashboard, one offline HTML page
+``course monitor``     indicators against thresholds; --check is the alert
 ``course labs``        generate the trainees' notebooks from the solutions
 ``course check``       run every solution end to end (instructors)
 ``course build``       run the solutions and build the book
@@ -31,6 +35,7 @@ from course_lib.cli import tracking  # noqa: F401
 from course_lib.cli import model  # noqa: F401
 from course_lib.cli import serving  # noqa: F401
 from course_lib.cli import deploy  # noqa: F401
+from course_lib.cli import monitoring  # noqa: F401
 from course_lib.cli import course  # noqa: F401
 from course_lib.cli import bench  # noqa: F401
 
