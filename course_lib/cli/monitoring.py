@@ -30,9 +30,7 @@ def traffic(
             "the end; a number past --days gives history with no change).",
         ),
     ] = None,
-    per_day: Annotated[
-        int, typer.Option(min=1, help="Predictions on an average weekday.")
-    ] = 2_000,
+    per_day: Annotated[int, typer.Option(min=1, help="Predictions on an average weekday.")] = 2_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same logs).")] = 0,
     end: Annotated[
         str | None, typer.Option(help="Last day, YYYY-MM-DD (default: yesterday, UTC).")
@@ -54,9 +52,7 @@ def traffic(
         seed=seed,
         end=_day(end, "--end") if end else None,
     )
-    report = simulate_traffic(
-        plan, model, model_reference(version, alias), out_dir=out, status=say
-    )
+    report = simulate_traffic(plan, model, model_reference(version, alias), out_dir=out, status=say)
     say(report.summary())
 
 
@@ -123,4 +119,6 @@ def _day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date like 2026-11-30", param_hint=option)
+        raise typer.BadParameter(
+            f"{text!r} is not a date like 2026-11-30", param_hint=option
+        ) from None
