@@ -89,21 +89,30 @@ def dashboard(
     from course_lib.monitoring.dashboard import write_dashboard
 
     page = write_dashboard(data, out)
-    say(f"dashboard written to {page} (open it in a browser)")
+    size = page.stat().st_size / 1e6
+    say(f"dashboard written to {page} ({size:.1f} MB, works offline: open it in a browser)")
 
 
 @app.command()
 def monitor(
     check: Annotated[
         bool,
-        typer.Option("--check", help="Exit 1 with one line when a threshold is crossed."),
+        typer.Option(
+            "--check",
+            help="Print one line; exit 1 when a threshold is crossed or there is no data.",
+        ),
     ] = False,
     data: Annotated[
         Path | None,
         typer.Option(help="Folder of the parquet datasets (default: .course/monitoring)."),
     ] = None,
 ) -> None:
-    """The indicators of the latest day against their thresholds (the alert)."""
+    """The indicators of the latest day against their thresholds (the alert).
+
+    With --check (for a cron job): exit 1 on an alert, and on no data at all
+    (the logs or the ETL stopped); exit 0 when the day is OK or cannot be
+    judged yet (the first week, a day with too few predictions).
+    """
     from course_lib.monitoring.alerts import evaluate_alerts
 
     state = evaluate_alerts(data)
@@ -111,8 +120,8 @@ def monitor(
         for line in state.details():
             say(line)
     say(state.summary())
-    if check and state.alerting:
-        raise typer.Exit(1)
+    if check and state.exit_code:
+        raise typer.Exit(state.exit_code)
 
 
 def _day(text: str, option: str) -> date:
