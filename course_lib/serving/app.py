@@ -36,6 +36,8 @@ from course_lib.model.pyfunc import InvalidInput
 from course_lib.serving.body_limit import BodySizeLimit
 from course_lib.serving.limits import DEFAULT_PORT, max_body_bytes
 from course_lib.serving.model_service import ModelService, ServingConfig
+from course_lib.serving.prediction_log import PredictionLog, open_prediction_log
+from course_lib.serving.request_log import RequestLogging
 from course_lib.serving.schemas import (
     BLANK_MESSAGE,
     BatchItem,
@@ -79,19 +81,32 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(service: ModelService | None = None, load: bool = True) -> FastAPI:
+def create_app(
+    service: ModelService | None = None,
+    load: bool = True,
+    prediction_log: PredictionLog | None = None,
+) -> FastAPI:
     """The application; ``service`` defaults to the model chosen by the environment.
 
     Tests pass their own service (and ``load=False`` to load it themselves).
+    The prediction log is opened when the application starts (from the
+    environment, see :class:`~course_lib.serving.prediction_log.LogConfig`,
+    unless one is given) and drained when it stops.
     """
     service = service or ModelService(ServingConfig.from_env())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.prediction_log = prediction_log or open_prediction_log()
         if load and not service.ready:
             service.start()
+        if app.state.prediction_log is not None:
+            # word counts need the model's vocabulary, known once it has loaded
+            app.state.prediction_log.model_source = lambda: service.model
         yield
         service.stop()
+        if app.state.prediction_log is not None:
+            app.state.prediction_log.close()  # drains the queue: nothing lost on SIGTERM
 
     # /docs from the package's own copy of Swagger UI: the usual CDN is out of
     # reach on a laptop offline or in a cluster without egress. No /redoc: ReDoc
@@ -107,7 +122,14 @@ def create_app(service: ModelService | None = None, load: bool = True) -> FastAP
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.service = service
+    app.state.prediction_log = None
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes(service.config.max_batch))
+    # Added last, so outermost: it times and logs every answer, the 413 above included.
+    app.add_middleware(
+        RequestLogging,
+        prediction_log=lambda: app.state.prediction_log,
+        model=lambda: (service.config.model_name, service.version or ""),
+    )
     _add_error_handlers(app)
     _add_routes(app, service)
     return app
@@ -143,13 +165,14 @@ def _add_routes(app: FastAPI, service: ModelService) -> None:
             for p in rows
         ]
 
-    def predict(texts: list[str], k: int) -> list[list[Prediction]]:
+    def predict(texts: list[str], k: int, request: Request) -> list[list[Prediction]]:
         if not service.ready:
             raise HTTPException(503, detail=f"the model is not ready: {service.detail}")
         try:
             rows = service.model.predict(texts, params={"k": k})
         except InvalidInput as exc:
             raise HTTPException(422, detail=str(exc)) from exc
+        request.state.served = (texts, rows)  # for the prediction log (request_log.py)
         return [ranked(row) for row in rows]
 
     @app.get("/", response_model=ServiceInfo, tags=["service"])
@@ -179,27 +202,27 @@ def _add_routes(app: FastAPI, service: ModelService) -> None:
     def predict_one(query: Annotated[PredictQuery, Query()], request: Request) -> PredictResponse:
         """Classify one description (``nb_echoes_max``: how many ranked codes)."""
         _require_utf8_query(request)
-        (predictions,) = predict([query.description], query.nb_echoes_max)
+        (predictions,) = predict([query.description], query.nb_echoes_max, request)
         return PredictResponse(
             model_version=service.version or "",
             description=query.description,
             predictions=predictions,
         )
 
-    def predict_batch(request: BatchRequest) -> BatchResponse:
+    def predict_batch(batch: BatchRequest, request: Request) -> BatchResponse:
         """Classify a batch of descriptions in one model call (at most ``API_MAX_BATCH``)."""
-        predictions = predict(request.descriptions, request.nb_echoes_max)
+        predictions = predict(batch.descriptions, batch.nb_echoes_max, request)
         return BatchResponse(
             model_version=service.version or "",
             results=[
                 BatchItem(description=text, predictions=ranked_codes)
-                for text, ranked_codes in zip(request.descriptions, predictions, strict=True)
+                for text, ranked_codes in zip(batch.descriptions, predictions, strict=True)
             ],
         )
 
     # The body's model is made for this deployment's limit, so it is set here rather
     # than written in the signature (FastAPI reads the annotation when registering).
-    predict_batch.__annotations__["request"] = batch_request_model(service.config.max_batch)
+    predict_batch.__annotations__["batch"] = batch_request_model(service.config.max_batch)
     app.post("/predict", response_model=BatchResponse, tags=["predict"], responses=ERRORS)(
         predict_batch
     )

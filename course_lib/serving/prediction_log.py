@@ -1,0 +1,239 @@
+"""The API's prediction log: JSON lines to stdout and to a size-rotated file, off the request path.
+
+A request hands one small object (:class:`~course_lib.serving.log_records.Served`
+or :class:`~course_lib.serving.log_records.Refused`) to a queue and returns;
+a writer thread turns it into lines (one per description: hashing, word
+counts, JSON) and writes them in chunks.  So a batch of 1,000 descriptions
+costs the request one ``queue.put``, not 1,000 log calls.
+
+Where the lines go:
+
+- **stdout**, which is where a container's logs are collected (``kubectl
+  logs``), one JSON object per line;
+- **a file** in ``API_LOG_DIR`` (default ``.course/logs/api``),
+  ``predictions.jsonl``, rotated by size by the standard library's
+  :class:`~logging.handlers.RotatingFileHandler` (``predictions.jsonl.1`` is the
+  newest full file).  Lines are written in whole chunks, so a line never
+  straddles two files; this is what ``course etl`` reads.
+
+Nothing is dropped: the queue is bounded (a flood cannot grow memory without
+limit), and when it is full a request waits for the writer rather than lose
+its line.  :meth:`PredictionLog.close` drains the queue and flushes the file;
+the API calls it when it shuts down, which uvicorn does on SIGTERM and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import logging.handlers
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from course_lib import settings
+from course_lib.serving.log_records import (
+    TEXT_POLICY_ENV,
+    Refused,
+    Served,
+    TextPolicy,
+    WordCounter,
+    json_line,
+)
+
+log = logging.getLogger("course_lib.serving")
+
+LOG_FILE = "predictions.jsonl"
+QUEUE_REQUESTS = 10_000
+"""Requests waiting for the writer, at most (a batch is one entry)."""
+QUEUE_DRAIN = 1_000
+"""Requests the writer takes from the queue at once when it is busy."""
+CHUNK_CHARS = 64 * 1024
+"""Characters written per call: whole lines, so a rotation never splits one."""
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Where and how the API logs its predictions; every field has an environment variable."""
+
+    enabled: bool = True
+    folder: Path | None = None
+    """None: ``<state folder>/logs/api``."""
+    text_policy: TextPolicy = TextPolicy.RAW
+    stdout: bool = True
+    max_bytes: int = 10_000_000
+    backups: int = 10
+
+    @classmethod
+    def from_env(cls) -> LogConfig:
+        """``API_LOG`` (on/off), ``API_LOG_DIR``, ``API_LOG_TEXT`` (raw/hash/omit),
+        ``API_LOG_STDOUT`` (on/off), ``API_LOG_MAX_BYTES``, ``API_LOG_BACKUPS``."""
+        folder = os.environ.get("API_LOG_DIR", "").strip()
+        return cls(
+            enabled=_switch("API_LOG", True),
+            folder=Path(folder).expanduser() if folder else None,
+            text_policy=TextPolicy.from_env(),
+            stdout=_switch("API_LOG_STDOUT", True),
+            max_bytes=_whole("API_LOG_MAX_BYTES", cls.max_bytes, minimum=10_000),
+            backups=_whole("API_LOG_BACKUPS", cls.backups, minimum=1),
+        )
+
+    def log_folder(self) -> Path:
+        return self.folder or settings.logs_dir() / "api"
+
+
+def _switch(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "on", "yes"}:
+        return True
+    if raw in {"0", "false", "off", "no"}:
+        return False
+    raise ValueError(f"{name}={raw!r}: use on or off")
+
+
+def _whole(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip().replace("_", "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ValueError(f"{name}={raw!r}: a whole number of at least {minimum} is expected")
+    return int(raw)
+
+
+_CLOSE = object()
+
+
+class PredictionLog:
+    """The writer: a bounded queue, one thread, stdout and a rotating file."""
+
+    def __init__(
+        self,
+        config: LogConfig,
+        count_words: WordCounter | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self.config = config
+        self.count_words = count_words
+        self.model_source: Callable[[], Any] | None = None
+        """Where to find the loaded model (None until loaded) to count unknown words."""
+        self.lines_written = 0
+        self.requests_logged = 0
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_REQUESTS)
+        self._stdout = stdout if stdout is not None else sys.stdout
+        folder = config.log_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / LOG_FILE
+        self._file = logging.handlers.RotatingFileHandler(
+            self.path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
+        )
+        self._file.terminator = ""  # chunks already end with a newline
+        self._file.setFormatter(logging.Formatter("%(message)s"))
+        # A chunk is at most a quarter of a file, so no file grows much past max_bytes.
+        self._chunk_chars = min(CHUNK_CHARS, config.max_bytes // 4)
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def _word_counter(self) -> WordCounter | None:
+        """Built in the writer's thread the first time the model is there (no request waits)."""
+        if self.count_words is None and self.model_source is not None:
+            model = self.model_source()
+            if model is not None:
+                from course_lib.model.vocabulary import word_counter
+
+                self.count_words = word_counter(model)
+        return self.count_words
+
+    def submit(self, event: Served | Refused) -> None:
+        """Queue one request's outcome; waits only if the writer is 10,000 requests behind."""
+        if self._closed:
+            log.warning("prediction log closed: request %s not logged", event.request_id)
+            return
+        self._queue.put(event)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, flush, close the file (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_CLOSE)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("the prediction log did not drain in %.0f s", timeout)
+        self._file.close()
+        log.info(
+            "prediction log closed: %d lines for %d requests in %s",
+            self.lines_written,
+            self.requests_logged,
+            self.path,
+        )
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            items = [first]
+            # Take what else is waiting, so a busy API writes in chunks.
+            with contextlib.suppress(queue.Empty):
+                while len(items) < QUEUE_DRAIN and items[-1] is not _CLOSE:
+                    items.append(self._queue.get_nowait())
+            done = items[-1] is _CLOSE
+            events = [item for item in items if item is not _CLOSE]
+            try:
+                self._write(events)
+            except Exception:  # a full disk, say: keep serving, say why lines are missing
+                log.exception("could not write %d prediction log entries", len(events))
+            if done:
+                return
+
+    def _write(self, events: list[object]) -> None:
+        count_words = self._word_counter()
+        chunk: list[str] = []
+        size = 0
+        for event in events:
+            try:
+                assert isinstance(event, Served | Refused)
+                lines = [json_line(r) for r in event.records(self.config.text_policy, count_words)]
+            except Exception:  # one bad event must not cost the others their lines
+                log.exception("could not log request %s", getattr(event, "request_id", "?"))
+                continue
+            for line in lines:
+                chunk.append(line)
+                size += len(line)
+                if size >= self._chunk_chars:
+                    self._emit(chunk)
+                    chunk, size = [], 0
+            self.requests_logged += 1
+        if chunk:
+            self._emit(chunk)
+
+    def _emit(self, lines: list[str]) -> None:
+        """Write whole lines at once: the file rotates between chunks, never inside one."""
+        text = "".join(lines)
+        self._file.emit(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
+        if self.config.stdout:
+            self._stdout.write(text)
+            self._stdout.flush()
+        self.lines_written += len(lines)
+
+
+def open_prediction_log(config: LogConfig | None = None) -> PredictionLog | None:
+    """The API's log from the environment, or None when ``API_LOG=off``."""
+    config = config or LogConfig.from_env()
+    if not config.enabled:
+        return None
+    opened = PredictionLog(config)
+    log.info(
+        "logging predictions to %s and %s (text: %s; %s=raw|hash|omit)",
+        opened.path,
+        "stdout" if config.stdout else "no stdout",
+        config.text_policy.value,
+        TEXT_POLICY_ENV,
+    )
+    return opened
