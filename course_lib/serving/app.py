@@ -40,14 +40,12 @@ from course_lib.serving.prediction_log import PredictionLog, open_prediction_log
 from course_lib.serving.request_log import RequestLogging
 from course_lib.serving.schemas import (
     BLANK_MESSAGE,
-    BatchItem,
     BatchRequest,
     BatchResponse,
     Description,
     ErrorItem,
     ErrorResponse,
     Health,
-    Prediction,
     PredictQuery,
     PredictResponse,
     Readiness,
@@ -153,19 +151,32 @@ def batch_request_model(max_batch: int) -> type[BatchRequest]:
 
 def _add_routes(app: FastAPI, service: ModelService) -> None:
     labels = load_nomenclature()
+    shown: dict[str, tuple[str, str]] = {}
 
-    def ranked(rows: list[dict[str, Any]]) -> list[Prediction]:
+    def display(nace: str) -> tuple[str, str]:
+        """Dotted code and label of a subclass, looked up once per code (732 at most)."""
+        if nace not in shown:
+            shown[nace] = (dotted_code(nace), labels.label(nace))
+        return shown[nace]
+
+    def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The answer's predictions as plain dicts: the route returns them as JSON directly.
+
+        They follow :class:`Prediction` (the documented schema), built here without a
+        pydantic object per code and without FastAPI validating the answer again: on a
+        batch of 1,000 this halved the time spent outside the model.
+        """
         return [
-            Prediction(
-                nace=p["nace"],
-                code=dotted_code(p["nace"]),
-                label=labels.label(p["nace"]),
-                probability=p["probability"],
-            )
+            {
+                "nace": p["nace"],
+                "code": display(p["nace"])[0],
+                "label": display(p["nace"])[1],
+                "probability": float(p["probability"]),
+            }
             for p in rows
         ]
 
-    def predict(texts: list[str], k: int, request: Request) -> list[list[Prediction]]:
+    def predict(texts: list[str], k: int, request: Request) -> list[list[dict[str, Any]]]:
         if not service.ready:
             raise HTTPException(503, detail=f"the model is not ready: {service.detail}")
         try:
@@ -199,25 +210,29 @@ def _add_routes(app: FastAPI, service: ModelService) -> None:
         return JSONResponse(body.model_dump(), status_code=200 if service.ready else 503)
 
     @app.get("/predict", response_model=PredictResponse, tags=["predict"], responses=ERRORS)
-    def predict_one(query: Annotated[PredictQuery, Query()], request: Request) -> PredictResponse:
+    def predict_one(query: Annotated[PredictQuery, Query()], request: Request) -> JSONResponse:
         """Classify one description (``nb_echoes_max``: how many ranked codes)."""
         _require_utf8_query(request)
         (predictions,) = predict([query.description], query.nb_echoes_max, request)
-        return PredictResponse(
-            model_version=service.version or "",
-            description=query.description,
-            predictions=predictions,
+        return JSONResponse(
+            {
+                "model_version": service.version or "",
+                "description": query.description,
+                "predictions": predictions,
+            }
         )
 
-    def predict_batch(batch: BatchRequest, request: Request) -> BatchResponse:
+    def predict_batch(batch: BatchRequest, request: Request) -> JSONResponse:
         """Classify a batch of descriptions in one model call (at most ``API_MAX_BATCH``)."""
         predictions = predict(batch.descriptions, batch.nb_echoes_max, request)
-        return BatchResponse(
-            model_version=service.version or "",
-            results=[
-                BatchItem(description=text, predictions=ranked_codes)
-                for text, ranked_codes in zip(batch.descriptions, predictions, strict=True)
-            ],
+        return JSONResponse(
+            {
+                "model_version": service.version or "",
+                "results": [
+                    {"description": text, "predictions": ranked_codes}
+                    for text, ranked_codes in zip(batch.descriptions, predictions, strict=True)
+                ],
+            }
         )
 
     # The body's model is made for this deployment's limit, so it is set here rather

@@ -340,3 +340,15 @@ def test_concurrent_requests_with_new_words_never_fail_nor_come_back_empty(
     assert {status for status, _ in answers} == {200}
     assert all(results[0]["predictions"] for _, results in answers), "a known word was dropped"
     assert len(preprocessing._token_cache) <= 300
+
+
+def test_answers_follow_the_documented_schemas(client: TestClient) -> None:
+    """The routes build their JSON directly (no second validation by FastAPI): it must
+    still be exactly what /docs promises, field for field."""
+    from course_lib.serving.schemas import BatchResponse, PredictResponse
+
+    one = client.get("/predict", params={"description": "taxi", "nb_echoes_max": 2}).json()
+    assert PredictResponse.model_validate(one).model_dump() == one
+    batch = client.post("/predict", json={"descriptions": ["taxi", "coiffure"]}).json()
+    assert BatchResponse.model_validate(batch).model_dump() == batch
+    assert [len(item["predictions"]) for item in batch["results"]] == [1, 1]
