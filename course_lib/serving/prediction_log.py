@@ -25,16 +25,20 @@ the API calls it when it shuts down, which uvicorn does on SIGTERM and Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import logging.handlers
 import os
 import queue
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+import pandas as pd
 
 from course_lib import settings
 from course_lib.serving.log_records import (
@@ -237,3 +241,37 @@ def open_prediction_log(config: LogConfig | None = None) -> PredictionLog | None
         TEXT_POLICY_ENV,
     )
     return opened
+
+
+def read_prediction_log(
+    path: Path, wait_for: Iterable[str] = (), timeout: float = 10.0
+) -> pd.DataFrame:
+    """The log's lines as a table, once the lines of the ``wait_for`` request ids are in.
+
+    The writer thread writes a moment after the answer is sent, so a notebook
+    that reads the file right after a request may not find it yet: this waits
+    (up to ``timeout`` seconds) instead of sleeping an arbitrary time.
+    """
+    wanted = set(wait_for)
+    deadline = time.monotonic() + timeout
+    while True:
+        table = _read_lines(path)
+        found = set(table["request_id"]) if "request_id" in table else set()
+        if wanted <= found:
+            return table
+        if time.monotonic() > deadline:
+            missing = ", ".join(sorted(wanted - found))
+            raise TimeoutError(f"no line for request(s) {missing} in {path} after {timeout:g} s")
+        time.sleep(0.1)
+
+
+def _read_lines(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame()
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue  # a line still being written
+    return pd.DataFrame.from_records(records)
