@@ -8,6 +8,7 @@ a toggle, and Jupyter Book builds strictly (any warning fails).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -55,10 +56,33 @@ def jupyter_book_command(root: Path) -> list[str]:
     return [str(executable), "build", str(root), "-W", "-n", "--keep-going"]
 
 
+EXTRA = Path("book") / "apps" / "extra"
+"""Copied to the site's root as is (``html_extra_path``): pages the lab wrote."""
+
+
+def copy_dashboard(root: Path) -> Path:
+    """The dashboard Application 4 wrote (in the state folder) → the site, for chapter 4.
+
+    The page is what the executed lab produced, as the notebooks are, so the
+    chapter shows the run the book was built from; a build without it fails.
+    """
+    from course_lib import settings
+    from course_lib.monitoring.dashboard import PAGE_NAME
+
+    page = settings.state_dir() / "monitoring" / PAGE_NAME
+    if not page.is_file():
+        raise CourseError(f"{page} is missing: Application 4 writes it; run course build again")
+    target = root / EXTRA / PAGE_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(page, target)
+    return target
+
+
 def build_book(root: Path, executed: list[Path]) -> Path:
     """Copy the executed notebooks into the book and build it; returns index.html."""
     for notebook in executed:
         book_copy(notebook, root / "book" / "apps" / notebook.name)
+    copy_dashboard(root)
     result = subprocess.run(jupyter_book_command(root), capture_output=True, text=True)
     log = root / "_build" / "build.log"
     log.parent.mkdir(exist_ok=True)

@@ -71,3 +71,18 @@ def test_solutions_are_folded_until_clicked(browser, built_book, page_path):
     first.locator("summary").click()
     assert first.get_attribute("open") is not None and code.is_visible()
     page.close()
+
+
+@pytest.mark.browser
+def test_chapter_4_shows_the_dashboard_the_executed_lab_wrote(browser, built_book):
+    """The iframe of chapter 4 loads the page Application 4 wrote, and its charts draw
+    from the JavaScript embedded in it (file://, no server, no network)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    attempted: list[str] = []
+    page.on("request", lambda request: attempted.append(request.url))
+    page.goto((built_book / "book" / "ch4_monitoring.html").as_uri())
+    frame = page.frame_locator("iframe[title^='Monitoring dashboard']")
+    frame.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+    assert frame.locator(".js-plotly-plot").count() >= 6
+    assert not [url for url in attempted if url.startswith(("http://", "https://"))]
+    page.close()
