@@ -31,7 +31,7 @@ def traffic(
         ),
     ] = None,
     per_day: Annotated[int, typer.Option(min=1, help="Predictions on an average weekday.")] = 2_000,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same logs).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (same seed, same logs).")] = 0,
     end: Annotated[
         str | None, typer.Option(help="Last day, YYYY-MM-DD (default: yesterday, UTC).")
     ] = None,
@@ -44,6 +44,7 @@ def traffic(
 ) -> None:
     """Simulate weeks of API traffic: real predictions, simulated timestamps, a planted change."""
     from course_lib.monitoring.traffic import TrafficPlan, simulate_traffic
+    from course_lib.tracking.server import tracking_server
 
     plan = TrafficPlan(
         days=days,
@@ -52,7 +53,9 @@ def traffic(
         seed=seed,
         end=_day(end, "--end") if end else None,
     )
-    report = simulate_traffic(plan, model, model_reference(version, alias), out_dir=out, status=say)
+    reference = model_reference(version, alias)
+    with tracking_server():  # the configured server, the running one, or one for this command
+        report = simulate_traffic(plan, model, reference, out_dir=out, status=say)
     say(report.summary())
 
 
