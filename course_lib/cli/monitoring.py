@@ -80,8 +80,10 @@ def etl(
 @app.command()
 def dashboard(
     data: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the parquet datasets (default: .course/monitoring)."),
+        str | None,
+        typer.Option(
+            help="Folder or s3:// prefix of the parquet datasets (default: .course/monitoring)."
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -106,8 +108,10 @@ def monitor(
         ),
     ] = False,
     data: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the parquet datasets (default: .course/monitoring)."),
+        str | None,
+        typer.Option(
+            help="Folder or s3:// prefix of the parquet datasets (default: .course/monitoring)."
+        ),
     ] = None,
 ) -> None:
     """The indicators of the latest day against their thresholds (the alert).

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from course_lib import settings
 from course_lib.monitoring import queries
 from course_lib.monitoring.drift import DayStatus, DriftReport, Reference, drift_report
 from course_lib.monitoring.thresholds import THRESHOLDS, Thresholds
@@ -72,7 +71,7 @@ class AlertState:
     """The verdict on the latest complete day, and what it was based on."""
 
     status: Status
-    data: Path
+    data: Path | str
     day: date | None = None
     predictions: int = 0
     checks: tuple[Check, ...] = ()
@@ -118,7 +117,8 @@ class AlertState:
             lines.append(
                 f"reference: {ref.describe()} ({ref.predictions:,} predictions, "
                 f"low-confidence {ref.low_confidence_share:.0%}, "
-                f"mean length {ref.mean_chars:.0f} chars, unknown words {_pct(ref.unknown_share)})"
+                f"typical length {ref.typical_chars:.0f} chars, "
+                f"unknown words {_pct(ref.unknown_share)})"
             )
         for check in self.checks:
             verdict = "ALERT" if check.flagged else "ok"
@@ -127,19 +127,20 @@ class AlertState:
 
 
 def evaluate_alerts(
-    data: Path | None = None,
+    data: Path | str | None = None,
     *,
     thresholds: Thresholds = THRESHOLDS,
     today: date | None = None,
     report: DriftReport | None = None,
 ) -> AlertState:
-    """Judge the latest complete day of the datasets under ``data`` (default: the state's).
+    """Judge the latest complete day of the datasets under ``data`` (default: the state's
+    monitoring folder; a folder or an ``s3://bucket/prefix``).
 
     ``today`` (UTC by default) is the day still being written, never judged
     while an earlier day exists.  ``report`` reuses a drift report already
     computed on the same data (the dashboard does).
     """
-    root = Path(data) if data is not None else settings.monitoring_dir()
+    root = queries.data_root(data)
     report = report if report is not None else drift_report(root, thresholds)
     table = report.table
     if table.empty:
@@ -159,7 +160,7 @@ def evaluate_alerts(
     status = DayStatus(row["status"])
     if status is DayStatus.NO_REFERENCE:
         return AlertState(Status.NOT_ENOUGH_HISTORY, note=report.reason, **base)
-    checks = _checks(row, report)
+    checks = _checks(row)
     if status is DayStatus.REFERENCE:  # only with an explicit window ending on the last day
         note = f"{day} is part of the reference {report.reference.describe()}"
         return AlertState(Status.NOT_ENOUGH_HISTORY, note=note, reference=report.reference, **base)
@@ -175,21 +176,21 @@ def evaluate_alerts(
     return AlertState(verdict, checks=checks, reference=report.reference, **base)
 
 
-def _checks(row: pd.Series, report: DriftReport) -> tuple[Check, ...]:
-    limits = report.thresholds
-    low, high = report.length_limits()
-    psi, psi_limit = _shown(row["psi"], limits.psi_alert, "{:.%df}", 2)
+def _checks(row: pd.Series) -> tuple[Check, ...]:
+    """The day's four indicators against that day's limits (see :mod:`.drift`)."""
+    psi, psi_limit = _shown(row["psi"], row["psi_limit"], "{:.%df}", 2)
     low_share, low_limit = _shown(
-        row["low_confidence_share"], report.low_confidence_limit(), "{:.%d%%}", 0
+        row["low_confidence_share"], row["low_confidence_limit"], "{:.%d%%}", 0
     )
-    unknown, unknown_limit = _shown(row["unknown_share"], report.unknown_limit(), "{:.%d%%}", 0)
+    unknown, unknown_limit = _shown(row["unknown_share"], row["unknown_limit"], "{:.%d%%}", 0)
+    band = f"within {row['length_low']:.0f}–{row['length_high']:.0f} chars"
     return (
         Check("section-mix drift PSI", float(row["psi"]), f"≤ {psi_limit}",
               bool(row["psi_flag"]), psi),
         Check("low-confidence share", float(row["low_confidence_share"]), f"≤ {low_limit}",
               bool(row["low_confidence_flag"]), low_share),
-        Check("mean length", float(row["mean_chars"]), f"within {low:.0f}–{high:.0f} chars",
-              bool(row["length_flag"]), f"{row['mean_chars']:.0f} chars"),
+        Check("typical length", float(row["typical_chars"]), band, bool(row["length_flag"]),
+              f"{row['typical_chars']:.0f} chars"),
         Check("unknown-word share", float(row["unknown_share"]), f"≤ {unknown_limit}",
               bool(row["unknown_flag"]), unknown),
     )  # fmt: skip
@@ -233,7 +234,7 @@ def _pct(value: float) -> str:
     return "n/a" if pd.isna(value) else f"{value:.0%}"
 
 
-def _models(root: Path, day: date) -> tuple[str, ...]:
+def _models(root: Path | str, day: date) -> tuple[str, ...]:
     """The model versions that answered on ``day``."""
     versions = queries.run(queries.DAILY_MODELS, root)
     on_day = versions[pd.to_datetime(versions["date"]) == pd.Timestamp(day)]

@@ -30,6 +30,7 @@ from course_lib.errors import CourseError
 from course_lib.monitoring.alerts import Status
 from course_lib.monitoring.dashboard_data import DashboardData, gather
 from course_lib.monitoring.dashboard_figures import CHARTS, GREEN, GREY, RED
+from course_lib.monitoring.queries import data_root
 from course_lib.monitoring.thresholds import THRESHOLDS, Thresholds
 
 PAGE_NAME = "dashboard.html"
@@ -78,27 +79,31 @@ footer { color: var(--muted); font-size: 12px; padding: 0 28px 24px; }
 """
 
 
-def dashboard_html(data: Path | None = None, thresholds: Thresholds = THRESHOLDS) -> str:
-    """The page as a string (for a notebook's ``IPython.display.HTML``), from ``data``."""
-    root = Path(data) if data is not None else settings.monitoring_dir()
-    return render(gather(root, thresholds))
+def dashboard_html(data: Path | str | None = None, thresholds: Thresholds = THRESHOLDS) -> str:
+    """The page as a string (for a notebook's ``IPython.display.HTML``), from ``data``
+    (default: the state's monitoring folder; a folder or an ``s3://bucket/prefix``)."""
+    return render(gather(data_root(data), thresholds))
 
 
 def write_dashboard(
-    data: Path | None = None, out: Path | None = None, thresholds: Thresholds = THRESHOLDS
+    data: Path | str | None = None, out: Path | None = None, thresholds: Thresholds = THRESHOLDS
 ) -> Path:
-    """Write the page to ``out`` (default ``<monitoring>/dashboard.html``) and return its path.
+    """Write the page to ``out`` and return its path.
+
+    ``out`` defaults to ``dashboard.html`` in the data folder (in the state's
+    monitoring folder when the data is on S3: the page is a local file).
 
     Written under a unique temporary name in the same folder and renamed into
     place, so a browser or a second run never reads half a page.
     """
-    root = Path(data) if data is not None else settings.monitoring_dir()
-    page = Path(out) if out is not None else root / PAGE_NAME
+    root = data_root(data)
+    folder = root if isinstance(root, Path) else settings.monitoring_dir()
+    page = Path(out) if out is not None else folder / PAGE_NAME
     if page.is_dir():
         raise CourseError(f"{page} is a folder: give --out a file name such as {PAGE_NAME}")
     try:
         page.parent.mkdir(parents=True, exist_ok=True)  # before the work: fail fast
-        text = dashboard_html(root, thresholds)
+        text = render(gather(root, thresholds))
         temporary = page.with_name(f".{page.name}.{uuid.uuid4().hex}.tmp")
         try:
             temporary.write_text(text, encoding="utf-8")

@@ -27,7 +27,7 @@ TOP_CODES = 15
 class DashboardData:
     """Everything one page draws."""
 
-    root: Path
+    root: Path | str
     overview: pd.Series
     """predictions, requests, first_day, last_day, simulated."""
     models: pd.DataFrame
@@ -53,7 +53,7 @@ class DashboardData:
 
 def gather(data: Path | str, thresholds: Thresholds = THRESHOLDS) -> DashboardData:
     """Run every query the page needs on the datasets under ``data``."""
-    root = Path(data)
+    root = queries.data_root(data)
     high = {"high_confidence": thresholds.high_confidence}
     report = drift_report(root, thresholds)
     return DashboardData(

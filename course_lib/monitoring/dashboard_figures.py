@@ -35,7 +35,7 @@ LABEL_CHARS = 48
 
 STATUS_COLOURS = {
     DayStatus.OK.value: BLUE,
-    DayStatus.DRIFT.value: RED,
+    DayStatus.DRIFT.value: BLUE,  # a PSI bar is red when the PSI itself is past its limit
     DayStatus.REFERENCE.value: GREY,
     DayStatus.LOW_VOLUME.value: GREY,
     DayStatus.NO_REFERENCE.value: GREY,
@@ -239,7 +239,10 @@ def psi(data: DashboardData) -> go.Figure:
     figure.add_trace(
         go.Bar(
             x=table["date"], y=table["psi"], name="PSI",
-            marker_color=[STATUS_COLOURS[s] for s in table["status"]],
+            marker_color=[
+                RED if flagged else STATUS_COLOURS[status]
+                for flagged, status in zip(table["psi_flag"], table["status"], strict=True)
+            ],
             customdata=table[["status", "predictions"]],
             hovertemplate="PSI %{y:.3f}<br>%{customdata[0]} (n=%{customdata[1]:,})<extra></extra>",
         )
@@ -252,16 +255,15 @@ def psi(data: DashboardData) -> go.Figure:
             hoverinfo="skip",
         )
     )  # fmt: skip
-    figure.add_hline(
-        y=limits.psi_alert, line_dash="dash", line_color=RED,
-        annotation_text=f"alert {limits.psi_alert:g}", annotation_position="top left",
-    )  # fmt: skip
-    figure.add_hline(
-        y=limits.psi_warn, line_dash="dot", line_color=ORANGE,
-        annotation_text=f"watch {limits.psi_warn:g}", annotation_position="top left",
+    figure.add_trace(
+        go.Scatter(
+            x=table["date"], y=table["psi_limit"], mode="lines", name="alert limit",
+            line={"color": RED, "dash": "dash", "shape": "hvh", "width": 1.5},
+            hovertemplate="limit %{y:.3f}<extra></extra>",
+        )
     )  # fmt: skip
     _reference_band(figure, data)
-    top = max(limits.psi_alert * 1.4, float(table["psi"].max(skipna=True) or 0) * 1.15)
+    top = max(limits.psi_alert * 1.6, float(table["psi"].max(skipna=True) or 0) * 1.15)
     return _layout(
         figure, hovermode="closest", showlegend=False,
         yaxis={"title": "PSI vs reference", "range": [0, top]},
@@ -274,14 +276,15 @@ def indicators(data: DashboardData) -> go.Figure:
     figure = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.09,
         subplot_titles=(
-            "low-confidence share", "mean description length (chars)", "unknown-word share",
+            "low-confidence share",
+            "typical description length (chars, geometric mean)",
+            "unknown-word share",
         ),
     )  # fmt: skip
-    low, high = report.length_limits()
     rows = (
-        ("low_confidence_share", "low_confidence_flag", [report.low_confidence_limit()], ".0%"),
-        ("mean_chars", "length_flag", [low, high], ".0f"),
-        ("unknown_share", "unknown_flag", [report.unknown_limit()], ".0%"),
+        ("low_confidence_share", "low_confidence_flag", ["low_confidence_limit"], ".0%"),
+        ("typical_chars", "length_flag", ["length_low", "length_high"], ".0f"),
+        ("unknown_share", "unknown_flag", ["unknown_limit"], ".0%"),
     )
     for row, (column, flag, bounds, fmt) in enumerate(rows, start=1):
         figure.add_trace(
@@ -293,8 +296,14 @@ def indicators(data: DashboardData) -> go.Figure:
             row=row, col=1,
         )  # fmt: skip
         for bound in bounds:
-            if pd.notna(bound):
-                figure.add_hline(y=bound, line_dash="dash", line_color=RED, row=row, col=1)
+            figure.add_trace(
+                go.Scatter(
+                    x=table["date"], y=table[bound], mode="lines", showlegend=False,
+                    line={"color": RED, "dash": "dash", "shape": "hvh", "width": 1},
+                    hovertemplate=f"limit %{{y:{fmt}}}<extra></extra>",
+                ),
+                row=row, col=1,
+            )  # fmt: skip
         figure.update_yaxes(tickformat=fmt, rangemode="tozero", row=row, col=1)
     _reference_band(figure, data, row="all", col=1)
     _layout(figure, height=560, hovermode="closest")
@@ -345,8 +354,9 @@ CHARTS: tuple[Chart, ...] = (
         "drift-psi",
         "Section-mix drift: PSI against the reference week",
         "Population stability index of each day's predicted-section mix against the "
-        "reference (shaded). Red bars and triangles: past the alert line; grey: reference "
-        "days or too few predictions to judge.",
+        "reference (shaded). The dashed limit is the alert threshold, higher on quiet days "
+        "where chance alone moves the mix. Red: past it; grey: reference days or too few "
+        "predictions to judge.",
         psi,
         wide=True,
     ),
@@ -361,8 +371,8 @@ CHARTS: tuple[Chart, ...] = (
     Chart(
         "drift-indicators",
         "Other drift indicators per day",
-        "Against the reference week (shaded); dashed lines are the alert limits, red points "
-        "the days past them.",
+        "Against the reference week (shaded); dashed lines are the alert limits (wider on "
+        "quiet days, where noise is larger), red points the days past them.",
         indicators,
         wide=True,
     ),

@@ -33,7 +33,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from course_lib import settings
 from course_lib.data.nomenclature import load_nomenclature
+from course_lib.data.reading import storage_options
 from course_lib.errors import CourseError
 from course_lib.monitoring import thresholds
 from course_lib.monitoring.datasets import (
@@ -269,21 +271,29 @@ DAILY_INDICATORS = Query(
     """Per day, what the drift check compares with the reference week.
 
     ``low_confidence``: predictions whose top probability is under 0.5;
-    ``mean_chars`` and ``mean_words``: the descriptions' average length;
+    ``typical_chars``: the descriptions' typical length, their geometric mean
+    (``exp(avg(ln(chars)))``), which a single pasted page of text does not move
+    the way it moves the plain average ``mean_chars``;
     ``unknown_share``: words the model never saw over all words (a ratio of sums,
     so a one-word description weighs one word, not as much as a long one).
-    The counts come along so that days can be pooled into the reference.""",
+    The sums (and sums of squares, ``_sq``) come along so that days can be pooled
+    into the reference and the sampling noise of each indicator estimated.""",
     """
     SELECT date,
            count(*) AS predictions,
            count(*) FILTER (WHERE proba_1 < $low_confidence) AS low_confidence,
            count(*) FILTER (WHERE proba_1 < $low_confidence) / count(*) AS low_confidence_share,
-           sum(text_chars) AS text_chars,
+           exp(avg(ln(greatest(text_chars, 1)))) AS typical_chars,
            avg(text_chars) AS mean_chars,
            avg(words) AS mean_words,
+           sum(unknown_words) / sum(words) AS unknown_share,
+           sum(ln(greatest(text_chars, 1))) AS log_chars,
+           sum(ln(greatest(text_chars, 1)) ^ 2) AS log_chars_sq,
            sum(words) AS words,
            sum(unknown_words) AS unknown_words,
-           sum(unknown_words) / sum(words) AS unknown_share
+           sum(words * words::DOUBLE) AS words_sq,
+           sum(unknown_words * unknown_words::DOUBLE) AS unknown_words_sq,
+           sum(unknown_words * words::DOUBLE) AS unknown_x_words
     FROM predictions
     GROUP BY date
     ORDER BY date
@@ -313,20 +323,35 @@ QUERIES: dict[str, Query] = {
 """Every query by name, for the lab's checks and for ``run("daily_volume", root)``."""
 
 
+def data_root(data: Path | str | None) -> Path | str:
+    """Where the datasets are: a local folder (default: the state's monitoring folder) or an
+    ``s3://bucket/prefix`` (kept as text: a Path would fold its ``//``)."""
+    if data is None:
+        return settings.monitoring_dir()
+    text = str(data)
+    return text.rstrip("/") if text.startswith("s3://") else Path(data)
+
+
 def run(query: Query | str, root: Path | str, **params: Any) -> pd.DataFrame:
     """Run one query (a :class:`Query`, a name from :data:`QUERIES`, or SQL) on ``root``.
 
-    ``root`` is the monitoring folder holding ``predictions/`` and ``refused/``.
-    Keyword arguments fill ``$named`` parameters over the query's defaults.
-    A damaged parquet file or SQL that does not run is a :class:`CourseError`
-    that names the problem.
+    ``root`` is the monitoring folder holding ``predictions/`` and ``refused/``,
+    or the ``s3://bucket/prefix`` the ETL wrote them to (read through s3fs, with
+    the endpoint of ``$AWS_S3_ENDPOINT``).  Keyword arguments fill ``$named``
+    parameters over the query's defaults.  A damaged parquet file or SQL that
+    does not run is a :class:`CourseError` that names the problem.
     """
     if isinstance(query, str):
         query = QUERIES.get(query) or Query("sql", "", query)
-    folder = Path(root)
-    if folder.exists() and not folder.is_dir():
-        raise CourseError(f"{folder} is a file: give the folder the ETL writes (course etl --dest)")
+    root = data_root(root)
+    if isinstance(root, Path) and root.exists() and not root.is_dir():
+        raise CourseError(f"{root} is a file: give the folder the ETL writes (course etl --dest)")
     values = {**query.params, **params}
+    named = set(_PARAMETER.findall(query.sql))
+    missing = named - set(values)
+    if missing:
+        raise CourseError(f"query {query.name!r} needs a value for ${min(missing)}")
+    used = {name: value for name, value in values.items() if name in named}
     with tempfile.TemporaryDirectory(prefix="course-duckdb-") as spill:
         connection = duckdb.connect(
             ":memory:",
@@ -338,23 +363,19 @@ def run(query: Query | str, root: Path | str, **params: Any) -> pd.DataFrame:
             },
         )
         try:
-            _attach(connection, folder)
-            named = set(_PARAMETER.findall(query.sql))
-            missing = named - set(values)
-            if missing:
-                raise CourseError(f"query {query.name!r} needs a value for ${min(missing)}")
-            used = {name: value for name, value in values.items() if name in named}
+            _attach(connection, root)
             return connection.execute(query.sql, used or None).df()
         except duckdb.Error as exc:
-            raise CourseError(_explain(query, folder, exc)) from None
+            raise CourseError(_explain(query, root, exc)) from None
         finally:
             connection.close()
 
 
-def _attach(connection: duckdb.DuckDBPyConnection, root: Path) -> None:
+def _attach(connection: duckdb.DuckDBPyConnection, root: Path | str) -> None:
     """Make ``predictions``, ``refused`` and ``naf`` tables of ``connection``."""
+    remote = _s3(root, connection) if isinstance(root, str) else None
     for name, columns in ((PREDICTIONS, PREDICTION_COLUMNS), (REFUSED, REFUSED_COLUMNS)):
-        if _has_files(root, name):
+        if _has_files(root, name, remote):
             glob = dataset_glob(root, name).replace("'", "''")
             connection.execute(
                 f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', "
@@ -367,9 +388,27 @@ def _attach(connection: duckdb.DuckDBPyConnection, root: Path) -> None:
     connection.register("naf", _naf_table())
 
 
-def _has_files(root: Path, name: str) -> bool:
+def _s3(url: str, connection: duckdb.DuckDBPyConnection) -> Any:
+    """s3fs for ``url``, registered with DuckDB (its own httpfs would be downloaded at run
+    time, which the course never does)."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True, **storage_options(url))
+    connection.register_filesystem(fs)
+    return fs
+
+
+def _has_files(root: Path | str, name: str, remote: Any = None) -> bool:
     """Whether the dataset's glob matches a file: DuckDB raises on a glob that matches none."""
-    folder = root / name
+    if remote is not None:
+        try:
+            return bool(remote.glob(dataset_glob(root, name)))
+        except Exception as exc:  # botocore, aiohttp, fsspec: their errors share no base
+            raise CourseError(
+                f"cannot list {root}/{name}: {type(exc).__name__}: {str(exc)[:200]}. "
+                "Check the bucket, AWS_S3_ENDPOINT and the credentials."
+            ) from None
+    folder = Path(root) / name
     return folder.is_dir() and next(folder.glob("*/*.parquet"), None) is not None
 
 
@@ -394,7 +433,7 @@ def section_labels() -> dict[str, str]:
     return {str(code): str(label) for code, label in sections["label"].items()}
 
 
-def _explain(query: Query, root: Path, exc: duckdb.Error) -> str:
+def _explain(query: Query, root: Path | str, exc: duckdb.Error) -> str:
     """A DuckDB error as one message: the query, what broke, what to do."""
     text = str(exc).strip().splitlines()[0][:300]
     if isinstance(exc, duckdb.IOException | duckdb.InvalidInputException):

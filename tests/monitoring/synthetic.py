@@ -261,14 +261,20 @@ def aggregates(
         chars = np.maximum(3, rng.lognormal(np.log(profile.chars_median), 0.6, n)).astype(int)
         words = np.maximum(1, chars // 7)
         rate = rng.beta(2, 2 / max(profile.unknown_rate, 1e-6) - 2, n)
+        unknown = rng.binomial(words, rate).astype(float)
+        chars, words = chars.astype(float), words.astype(float)
         daily.append(
             {
                 "date": pd.Timestamp(day),
                 "predictions": n,
                 "low_confidence": int(rng.binomial(n, profile.low_share)),
-                "text_chars": int(chars.sum()),
-                "words": int(words.sum()),
-                "unknown_words": int(rng.binomial(words, rate).sum()),
+                "log_chars": np.log(chars).sum(),
+                "log_chars_sq": (np.log(chars) ** 2).sum(),
+                "words": words.sum(),
+                "unknown_words": unknown.sum(),
+                "words_sq": (words**2).sum(),
+                "unknown_words_sq": (unknown**2).sum(),
+                "unknown_x_words": (unknown * words).sum(),
             }
         )
         mix.extend(

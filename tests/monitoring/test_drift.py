@@ -17,7 +17,14 @@ import pandas as pd
 import pytest
 
 from course_lib.errors import CourseError
-from course_lib.monitoring.drift import DayStatus, compute_drift, drift_report, psi
+from course_lib.monitoring.drift import (
+    FLAGS,
+    DayStatus,
+    chi2_quantile,
+    compute_drift,
+    drift_report,
+    psi,
+)
 from course_lib.monitoring.thresholds import THRESHOLDS, Thresholds
 from tests.monitoring import synthetic
 
@@ -100,22 +107,62 @@ def test_each_other_indicator_is_flagged_on_its_own(change: dict, flag: str) -> 
     assert not table.iloc[:CHANGE_DAY]["alert"].any()
 
 
-def test_a_quiet_day_is_not_enough_data_even_when_it_moved() -> None:
-    """A Sunday of 100 predictions with a big shift is not judged: at that volume chance
-    alone gives a PSI of 0.2 one day in a few hundred."""
+def test_a_day_under_the_minimum_volume_is_not_enough_data_even_when_it_moved() -> None:
     daily, sections = synthetic.aggregates(
         days=28, seed=8, change_day=CHANGE_DAY, changed=synthetic.stable().shifted("H", 0.5)
     )
+    daily = daily.astype({column: float for column in daily.columns.drop("date")})
     quiet = daily["date"] == daily["date"].iloc[-1]
-    scale = 100 / daily.loc[quiet, "predictions"].iloc[0]
-    for column in ("predictions", "low_confidence", "text_chars", "words", "unknown_words"):
-        daily.loc[quiet, column] = (daily.loc[quiet, column] * scale).round().astype(int)
+    scale = 60 / daily.loc[quiet, "predictions"].iloc[0]
+    for column in daily.columns.drop("date"):
+        daily.loc[quiet, column] = daily.loc[quiet, column] * scale
     last = sections["date"] == daily["date"].iloc[-1]
     sections.loc[last, "predictions"] = (sections.loc[last, "predictions"] * scale).round()
     row = compute_drift(daily, sections).table.iloc[-1]
     assert row["status"] == DayStatus.LOW_VOLUME.value
-    assert row["psi"] > THRESHOLDS.psi_alert  # it did move, and is still not an alert
+    assert row["psi"] > THRESHOLDS.psi_alert  # it did move, and is still not judged
     assert not row["alert"]
+
+
+def test_the_noise_limit_keeps_quiet_stable_days_from_alerting() -> None:
+    """At 150 predictions a day chance alone puts the PSI past the effect-size threshold on
+    most days; the limit at that volume (about 0.37) is what keeps them quiet."""
+    daily, sections = synthetic.aggregates(days=400, per_weekday=150, seed=9, weekday=(1,) * 7)
+    limits = Thresholds(min_reference_volume=1_000)  # the reference week: 1,050 predictions
+    table = judged(compute_drift(daily, sections, limits).table)
+    assert (table["psi"] > THRESHOLDS.psi_alert).mean() > 0.5
+    assert (table["psi_limit"] > 0.3).all()
+    assert not table["psi_flag"].any()
+
+
+def test_limits_are_the_effect_size_on_busy_days_and_the_noise_on_quiet_ones() -> None:
+    daily, sections = synthetic.aggregates(days=14, seed=1)
+    ref = compute_drift(daily, sections).reference
+    limits = ref.limits(pd.Series([100_000, 300]), THRESHOLDS)
+    busy, quiet = limits.iloc[0], limits.iloc[1]
+    assert busy["psi_limit"] == THRESHOLDS.psi_alert
+    chi2 = chi2_quantile(ref.degrees_of_freedom, THRESHOLDS.noise_z)
+    assert quiet["psi_limit"] == pytest.approx(chi2 * (1 / 300 + 1 / ref.predictions))
+    p0 = ref.low_confidence_share
+    assert busy["low_confidence_limit"] == pytest.approx(p0 + THRESHOLDS.low_confidence_margin)
+    se = np.sqrt(p0 * (1 - p0) * (1 / 300 + 1 / ref.predictions))
+    normal = p0 + THRESHOLDS.noise_z * se  # the arcsine limit is a little above, for the skew
+    assert normal < quiet["low_confidence_limit"] < normal + 0.01
+    assert busy["length_high"] == pytest.approx(ref.typical_chars * (1 + THRESHOLDS.length_change))
+    assert busy["length_low"] == pytest.approx(ref.typical_chars / (1 + THRESHOLDS.length_change))
+    assert quiet["length_high"] > busy["length_high"]
+    assert (
+        quiet["unknown_limit"]
+        > busy["unknown_limit"]
+        == pytest.approx(ref.unknown_share + THRESHOLDS.unknown_margin)
+    )
+
+
+@pytest.mark.parametrize(("df", "exact"), [(5, 28.309), (10, 38.451), (19, 54.120)])
+def test_the_chi_square_quantile_is_close_and_on_the_safe_side(df: int, exact: float) -> None:
+    """Exact values: scipy.stats.chi2.ppf(1 - norm.sf(4), df)."""
+    approx = chi2_quantile(df, 4.0)
+    assert exact <= approx <= exact * 1.03
 
 
 # --- not enough history -----------------------------------------------------------------
@@ -123,7 +170,7 @@ def test_a_quiet_day_is_not_enough_data_even_when_it_moved() -> None:
 
 def test_no_data_gives_an_empty_report_not_a_crash() -> None:
     empty = pd.DataFrame(
-        columns=["date", "predictions", "low_confidence", "text_chars", "words", "unknown_words"]
+        columns=["date", "predictions", "low_confidence", "log_chars", "words", "unknown_words"]
     )
     report = compute_drift(empty, pd.DataFrame(columns=["date", "section", "predictions"]))
     assert report.empty and report.reference is None
@@ -162,11 +209,13 @@ def test_an_explicit_reference_window() -> None:
 
 
 def test_thresholds_can_be_tried_without_touching_the_defaults() -> None:
-    changed = synthetic.stable().shifted("H", 0.18)  # PSI about 0.07
-    daily, sections = synthetic.aggregates(days=28, seed=2, change_day=CHANGE_DAY, changed=changed)
+    changed = synthetic.stable().shifted("H", 0.17)  # PSI about 0.06, under 0.1
+    daily, sections = synthetic.aggregates(days=28, seed=3, change_day=CHANGE_DAY, changed=changed)
     assert not compute_drift(daily, sections).table["psi_flag"].any()
-    strict = compute_drift(daily, sections, Thresholds(psi_alert=0.05)).table
-    assert judged(strict.iloc[CHANGE_DAY:])["psi_flag"].all()
+    strict = judged(compute_drift(daily, sections, Thresholds(psi_alert=0.04)).table)
+    weekdays = strict[strict["date"].dt.weekday < 5]
+    assert weekdays[weekdays.index >= CHANGE_DAY]["psi_flag"].all()  # n ≈ 2,000: limit 0.04
+    assert not strict[strict.index < CHANGE_DAY]["alert"].any()
 
 
 # --- through the parquet datasets -------------------------------------------------------
@@ -191,22 +240,37 @@ def test_the_report_reads_the_datasets_as_the_etl_writes_them(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("per_weekday", [500, 2_000, 10_000])
-def test_false_alarm_rate_over_twenty_stable_years(per_weekday: int) -> None:
-    """20 histories of a year each: the share of stable days flagged (printed; -s shows it)."""
-    judged_days = flagged = 0
+@pytest.mark.parametrize(
+    ("per_weekday", "weekly"), [(300, False), (500, True), (2_000, True), (10_000, True)]
+)
+def test_false_alarm_rate_over_twenty_stable_years(per_weekday: int, weekly: bool) -> None:
+    """20 histories of a year each: the share of stable days flagged (printed; -s shows it).
+
+    The design rate is about 1 in 10,000 judged days (four indicators, each past
+    a 4-standard-error limit with probability 3e-5); more than 3 in 10,000 would
+    mean a noise limit is too tight."""
+    judged_days = 0
+    flagged = dict.fromkeys(FLAGS, 0)
     worst = 0.0
     for seed in range(20):
-        daily, sections = synthetic.aggregates(days=365, per_weekday=per_weekday, seed=100 + seed)
+        daily, sections = synthetic.aggregates(
+            days=365,
+            per_weekday=per_weekday,
+            seed=100 + seed,
+            weekday=synthetic.WEEKDAY if weekly else (1.0,) * 7,
+        )
         days = judged(compute_drift(daily, sections).table)
         judged_days += len(days)
-        flagged += int(days["alert"].sum())
+        for flag in FLAGS:
+            flagged[flag] += int(days[flag].sum())
         worst = max(worst, float(days["psi"].max()))
+    alarms = sum(flagged.values())
     print(
-        f"\nper weekday {per_weekday:,}: {flagged} of {judged_days:,} stable days flagged "
-        f"({flagged / judged_days:.4%}); largest PSI {worst:.3f}"
+        f"\n{per_weekday:,} a weekday{', weekends quiet' if weekly else ', every day'}: "
+        f"{alarms} of {judged_days:,} stable days flagged ({alarms / judged_days:.4%}) "
+        f"{flagged}; largest PSI {worst:.3f}"
     )
-    assert flagged == 0
+    assert alarms / judged_days <= 3e-4
 
 
 @pytest.mark.slow

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from course_lib.cli import app
 from course_lib.errors import CourseError
 from course_lib.monitoring import queries
 from course_lib.monitoring.datasets import PARTITION, PREDICTION_COLUMNS, RANKS
@@ -181,6 +183,7 @@ def test_section_mix_and_indicators_per_day(tmp_path: Path) -> None:
     assert day["predictions"] == 4 and day["low_confidence"] == 2
     assert day["low_confidence_share"] == pytest.approx(0.5)
     assert day["mean_chars"] == pytest.approx(16.0)
+    assert day["typical_chars"] == pytest.approx((10 * 30 * 20 * 4) ** (1 / 4))  # geometric
     assert day["unknown_share"] == pytest.approx(4 / 10)  # a ratio of sums, not a mean of ratios
 
 
@@ -241,3 +244,54 @@ def test_queries_run_from_many_threads_at_once(history) -> None:
 def test_the_empty_tables_have_the_datasets_columns(tmp_path: Path) -> None:
     columns = queries.run("SELECT * FROM predictions", tmp_path).columns
     assert list(columns) == [*PREDICTION_COLUMNS, PARTITION]
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch):
+    """A real S3 API on loopback (moto's server), reached the SSP Cloud way."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name, value in {
+        "AWS_S3_ENDPOINT": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "trainee",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
+    client.create_bucket(Bucket="projet-formation")
+    yield client
+    server.stop()
+
+
+def test_datasets_on_s3_answer_the_same_queries(s3_bucket, history) -> None:
+    """On a platform the ETL writes to an s3:// prefix; the queries read it through s3fs
+    (DuckDB's own httpfs would be downloaded at run time)."""
+    root = history[0]
+    for path in root.rglob("*.parquet"):
+        key = f"monitoring/{path.relative_to(root).as_posix()}"
+        s3_bucket.upload_file(str(path), "projet-formation", key)
+    url = "s3://projet-formation/monitoring/"
+    for query in (queries.DAILY_VOLUME, queries.DAILY_REFUSED, queries.DAILY_INDICATORS):
+        pd.testing.assert_frame_equal(queries.run(query, url), queries.run(query, root))
+    assert (
+        queries.run(queries.PREDICTION_COUNT, "s3://projet-formation/nothing-yet").iloc[0, 0] == 0
+    )
+    result = CliRunner().invoke(app, ["monitor", "--data", url])  # the command keeps the URL
+    assert result.exit_code == 0, result.output
+    assert "data: s3://projet-formation/monitoring\n" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("OK 2026-11-15: ")
+
+
+def test_an_unreachable_s3_endpoint_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_lib.processes import free_port
+
+    monkeypatch.setenv("AWS_S3_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "trainee")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    with pytest.raises(CourseError, match="cannot list s3://bucket/monitoring/predictions"):
+        queries.run(queries.PREDICTION_COUNT, "s3://bucket/monitoring")
