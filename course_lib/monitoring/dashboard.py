@@ -37,6 +37,8 @@ PAGE_NAME = "dashboard.html"
 EMPTY_MESSAGE = (
     "No predictions yet: run course serve and send requests, or course traffic, then course etl."
 )
+MODELS_SHOWN = 4
+"""Model versions named in the header, the latest ones."""
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 """No "Produced with Plotly" link (the page links nowhere) and charts that follow the width."""
 
@@ -148,7 +150,10 @@ def _title(data: DashboardData) -> str:
 
 
 def _header(data: DashboardData) -> str:
-    models = ", ".join(f"{row.model_name} v{row.model_version}" for row in data.models.itertuples())
+    names = [f"{row.model_name} v{row.model_version}" for row in data.models.itertuples()]
+    models = ", ".join(names[-MODELS_SHOWN:])  # the latest; a hostile log cannot flood the page
+    if len(names) > MODELS_SHOWN:
+        models = f"{models} (and {len(names) - MODELS_SHOWN} earlier)"
     badge = '<span class="badge">simulated traffic</span>' if data.overview["simulated"] else ""
     return (
         f"<header><h1>{html.escape(_title(data))}{badge}</h1>"

@@ -142,12 +142,19 @@ def refused(data: DashboardData) -> go.Figure:
     if frame.empty:
         return _note(figure, "No refused request")
     palette = [RED, ORANGE, "#8e44ad", "#7f8c8d", "#16a085", "#d35400"]
-    for index, (status, rows) in enumerate(frame.groupby("status")):
+    common = frame.groupby("status")["refused"].sum().nlargest(len(palette) - 1).index
+    named = (
+        frame["status"]
+        .where(frame["status"].isin(common))
+        .map(lambda status: "other" if pd.isna(status) else f"HTTP {int(status)}")
+    )
+    frame = frame.assign(name=named).groupby(["name", "date"], as_index=False)["refused"].sum()
+    for index, (status, rows) in enumerate(frame.groupby("name")):
         figure.add_trace(
             go.Bar(
-                x=rows["date"], y=rows["refused"], name=f"HTTP {status}",
+                x=rows["date"], y=rows["refused"], name=status,
                 marker_color=palette[index % len(palette)],
-                hovertemplate=f"HTTP {status}: %{{y:,}}<extra></extra>",
+                hovertemplate=f"{status}: %{{y:,}}<extra></extra>",
             )
         )  # fmt: skip
     return _layout(figure, barmode="stack", yaxis_title="requests refused")

@@ -163,6 +163,7 @@ class DriftReport:
 
     table: pd.DataFrame
     """Columns: date, predictions; psi, low_confidence_share, typical_chars, unknown_share;
+    mean_chars (the plain mean length, shown, not judged);
     their limits psi_limit, low_confidence_limit, length_low, length_high, unknown_limit;
     psi_flag, low_confidence_flag, length_flag, unknown_flag; alert, status."""
     reference: Reference | None
@@ -262,6 +263,7 @@ def compute_drift(
             "predictions": daily["predictions"].astype(int),
             "low_confidence_share": _ratio(daily["low_confidence"], daily["predictions"]),
             "typical_chars": np.exp(_ratio(daily["log_chars"], daily["predictions"])),
+            "mean_chars": daily["mean_chars"].astype(float) if "mean_chars" in daily else np.nan,
             "unknown_share": _ratio(daily["unknown_words"], daily["words"]),
         }
     )
@@ -307,6 +309,7 @@ _COLUMNS = (
     "psi",
     "low_confidence_share",
     "typical_chars",
+    "mean_chars",
     "unknown_share",
     *LIMITS,
     *FLAGS,

@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 
 from course_lib.cli import app
 from course_lib.errors import CourseError
+from course_lib.monitoring import dashboard_figures as figures
 from course_lib.monitoring.alerts import evaluate_alerts
 from course_lib.monitoring.dashboard import EMPTY_MESSAGE, dashboard_html, write_dashboard
+from course_lib.monitoring.dashboard_data import gather
 from course_lib.monitoring.dashboard_figures import CHARTS
 from tests.monitoring import synthetic
 
@@ -130,14 +132,19 @@ def test_an_empty_folder_gives_the_empty_state(tmp_path: Path) -> None:
     assert dashboard_html(tmp_path / "missing").count(html.escape(EMPTY_MESSAGE)) == 1
 
 
-def test_text_from_the_logs_is_escaped(tmp_path: Path) -> None:
+def test_hostile_logs_are_escaped_and_cannot_flood_the_page(tmp_path: Path) -> None:
     frame = synthetic.history(days=9, per_weekday=400)
     frame["model_name"] = "<script>alert(1)</script>"
+    frame["model_version"] = (frame.index % 50).astype(str)
     frame["prediction_1"] = frame["prediction_1"].where(frame.index % 2 == 0, "</script><b>x")
-    synthetic.write_datasets(tmp_path, frame)
+    refused = synthetic.refused_rows(days=9, per_day=40)
+    refused["status"] = 400 + refused.index % 30
+    synthetic.write_datasets(tmp_path, frame, refused)
     text = dashboard_html(tmp_path)
     assert "<script>alert(1)" not in text and "</script><b>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "(and 46 earlier)" in text  # 4 of the 50 versions named
+    assert len(figures.refused(gather(tmp_path)).data) == 6  # 5 statuses and "other"
 
 
 def test_written_in_place_atomically_and_bad_outputs_are_named(data: Path, tmp_path: Path) -> None:

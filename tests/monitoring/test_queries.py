@@ -268,6 +268,7 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch):
     server.stop()
 
 
+@pytest.mark.slow  # about 7 s: moto's server, and s3fs under DuckDB
 def test_datasets_on_s3_answer_the_same_queries(s3_bucket, history) -> None:
     """On a platform the ETL writes to an s3:// prefix; the queries read it through s3fs
     (DuckDB's own httpfs would be downloaded at run time)."""
