@@ -139,3 +139,15 @@ def test_a_damaged_dataset_is_one_message_from_the_command(tmp_path: Path) -> No
     assert out.returncode == 1
     assert "damaged or not parquet" in out.stderr and "course etl" in out.stderr
     assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_logs_without_word_counts_leave_that_indicator_out(tmp_path: Path) -> None:
+    """A log written without the model's vocabulary has no word counts: the other
+    indicators are still judged, that one is "not available", never a false alarm."""
+    frame = synthetic.history(days=14, per_weekday=1_500, seed=6)
+    frame[["words", "unknown_words"]] = None
+    synthetic.write_datasets(tmp_path, frame)
+    state = evaluate_alerts(tmp_path, today=date(2030, 1, 1))
+    assert state.status is Status.OK
+    assert "unknown-word share not available" in state.summary()
+    assert any("unknown words n/a" in line for line in state.details())
