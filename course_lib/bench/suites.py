@@ -1,7 +1,8 @@
 """The benchmark suites as ``course bench`` runs them: names, defaults, tables, JSON.
 
-The suites (:mod:`course_lib.bench.model`, :mod:`course_lib.bench.serving`)
-return plain dictionaries, which is what the JSON holds; this module turns them
+The suites (:mod:`course_lib.bench.model`, :mod:`course_lib.bench.serving`,
+:mod:`course_lib.bench.tracking`, :mod:`course_lib.bench.monitoring`) return
+plain dictionaries, which is what the JSON holds; this module turns them
 into the tables the command prints, so the command only prints and the figures
 quoted in the README come from one place.  It imports no suite, so the command
 line loads fast.
@@ -18,11 +19,12 @@ from rich.table import Table
 
 
 class Suite(StrEnum):
-    """The two benchmark suites and the JSON file each writes by default."""
+    """The benchmark suites and the JSON file each writes by default."""
 
     model = "model"
     serving = "serving"
     tracking = "tracking"
+    monitoring = "monitoring"
 
     @property
     def default_output(self) -> Path:
@@ -37,13 +39,18 @@ ENDURANCE_S = 60.0
 LATENCY_REQUESTS = 1_000
 """GETs per latency measurement (shared among the clients)."""
 
-PREPROCESS_ROWS = 100_000
-"""Descriptions cleaned by both paths in the preprocessing benchmark."""
-SEEDS = 3
-"""Corpus seeds for the spread of real-row accuracy."""
-ENDURANCE_S = 60.0
-LATENCY_REQUESTS = 1_000
-"""GETs per latency measurement (shared among the clients)."""
+ETL_LINES = 1_000_000
+"""Log lines parsed by both ETL paths in the monitoring benchmark."""
+LOG_MAX_BYTES = 5_000_000
+"""Size at which the API's log file rotates during the monitoring suite's sustained load."""
+MONITORING_TARGETS: dict[str, float] = {
+    "etl_speedup_min": 10.0,
+    "logging_p50_overhead_max": 0.10,
+    "logging_p50_max_ms": 2.0,
+    "batch_ratio_min": 0.5,
+    "rss_growth_max": 0.10,
+}
+"""What each monitoring comparison must reach (the table's last column, ``meets_target``)."""
 
 COMPARISON_COLUMNS = ("what", "simple approach", "course_lib", "ratio", "target")
 
@@ -188,4 +195,68 @@ def tracking_summary(results: dict[str, Any], output: Path) -> str:
         f"the course's server: {course['rss_mb']:,.0f} MB in {course['processes']} processes, "
         f"{results['memory_ratio']:.1f}x less than MLflow's default, healthy in "
         f"{course['healthy_s']:.1f} s; JSON in {output}"
+    )
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def monitoring_table(results: dict[str, Any]) -> Table:
+    """The ETL against plain Python; the API with its prediction log against without it."""
+    etl, latency = results["etl"], results["logging_latency"]
+    batch, load = results["batch"], results["endurance"]
+    targets = results["targets"]
+    off, on = latency["off"], latency["on"]
+    table = _comparison("monitoring benchmarks (ratios matter, not seconds)")
+    table.add_row(
+        f"ETL of {etl['lines']:,} log lines in {etl['files']} file"
+        + ("s" if etl["files"] != 1 else ""),
+        f"{etl['python_s']:.1f} s (json.loads + json_normalize, "
+        f"{etl['python_lines_per_s']:,.0f} lines/s)",
+        f"{etl['duckdb_s']:.1f} s (DuckDB, {etl['duckdb_lines_per_s']:,.0f} lines/s)",
+        f"{etl['speedup']:.1f}x faster" + ("" if etl["same_rows"] else " (ROWS DIFFER)"),
+        f">= {targets['etl_speedup_min']:.0f}x, same rows: {_verdict(etl['meets_target'])}",
+    )
+    table.add_row(
+        f"GET /predict, 1 client, {latency['rounds']} x {latency['requests']:,} requests",
+        f"logging off: p50 {off['p50_ms']:.2f} ms, p99 {off['p99_ms']:.1f} ms",
+        f"logging on: p50 {on['p50_ms']:.2f} ms, p99 {on['p99_ms']:.1f} ms",
+        f"p50 {latency['p50_overhead']:+.1%}, p99 {latency['p99_overhead']:+.1%}",
+        f"p50 < +{targets['logging_p50_overhead_max']:.0%} and "
+        f"< {targets['logging_p50_max_ms']:.0f} ms: {_verdict(latency['meets_target'])}",
+    )
+    table.add_row(
+        f"classify {batch['descriptions']:,} descriptions, logging on",
+        f"{batch['raw_fasttext_s'] * 1000:.0f} ms raw fastText "
+        f"({batch['raw_fasttext_rows_per_s']:,.0f}/s; with cleaning "
+        f"{batch['clean_and_fasttext_s'] * 1000:.0f} ms)",
+        f"{batch['api_post_s'] * 1000:.0f} ms (1 POST, {batch['api_rows_per_s']:,.0f}/s)",
+        f"{batch['ratio']:.2f}x raw fastText"
+        + ("" if batch["same_predictions"] else " (PREDICTIONS DIFFER)"),
+        f">= {targets['batch_ratio_min']}x: {_verdict(batch['meets_target'])}",
+    )
+    table.add_row(
+        f"sustained load, {load['seconds']:.0f} s, {load['clients']} clients, logging on",
+        f"{load['requests']:,} requests (GET + POST of 1-20), "
+        f"{load['predictions']:,} predictions answered",
+        f"{load['errors']} errors; {load['log_lines']:,} log lines in {load['log_files']} files",
+        f"memory {load['rss_first_mb']:.0f} → {load['rss_last_mb']:.0f} MB "
+        f"({load['rss_growth']:+.1%})",
+        f"0 errors, flat memory, lines = predictions: {_verdict(load['meets_target'])}",
+    )
+    return table
+
+
+def monitoring_summary(results: dict[str, Any], output: Path) -> str:
+    etl, latency = results["etl"], results["logging_latency"]
+    batch, load = results["batch"], results["endurance"]
+    met = sum(part["meets_target"] for part in (etl, latency, batch, load))
+    return (
+        f"ETL {etl['speedup']:.1f}x faster with DuckDB"
+        + ("" if etl["same_rows"] else " (ROWS DIFFER)")
+        + f"; logging adds {latency['p50_overhead']:+.1%} to GET p50 "
+        f"({latency['on']['p50_ms']:.2f} ms); batch POST {batch['ratio']:.2f}x raw fastText; "
+        f"{load['log_lines']:,} log lines for {load['predictions']:,} predictions and "
+        f"{load['errors']} errors under load; {met} of 4 targets met; JSON in {output}"
     )

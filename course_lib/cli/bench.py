@@ -18,8 +18,8 @@ def bench(
     suite: Annotated[
         Suite,
         typer.Option(
-            help="model (cleaning, prediction, training, accuracy), serving (the API) "
-            "or tracking (the MLflow server)."
+            help="model (cleaning, prediction, training, accuracy), serving (the API), "
+            "tracking (the MLflow server) or monitoring (the prediction log and the ETL)."
         ),
     ] = Suite.model,
     rows: Annotated[
@@ -32,14 +32,33 @@ def bench(
         int, typer.Option(min=1, help="Model: corpus seeds for the accuracy spread.")
     ] = suites.SEEDS,
     model: Annotated[
-        str, typer.Option("--model", help="Serving: the registered model to serve.")
+        str, typer.Option("--model", help="Serving, monitoring: the registered model to serve.")
     ] = settings.DEFAULT_MODEL_NAME,
+    version: Annotated[
+        str | None,
+        typer.Option(help="Monitoring: the version of --model to serve (default: the newest)."),
+    ] = None,
     endurance_seconds: Annotated[
-        float, typer.Option(min=1, help="Serving: length of the sustained load.")
+        float, typer.Option(min=1, help="Serving, monitoring: length of the sustained load.")
     ] = suites.ENDURANCE_S,
     requests_: Annotated[
-        int, typer.Option("--requests", min=10, help="Serving: GETs per latency measurement.")
+        int,
+        typer.Option(
+            "--requests",
+            min=10,
+            help="Serving: GETs per latency measurement; monitoring: GETs per server per round.",
+        ),
     ] = suites.LATENCY_REQUESTS,
+    etl_lines: Annotated[
+        int, typer.Option(min=100, help="Monitoring: log lines parsed by both ETL paths.")
+    ] = suites.ETL_LINES,
+    log_max_bytes: Annotated[
+        int,
+        typer.Option(
+            min=10_000,
+            help="Monitoring: size at which the API's log file rotates under the sustained load.",
+        ),
+    ] = suites.LOG_MAX_BYTES,
     output: Annotated[
         Path | None,
         typer.Option(help="Where to write the JSON (default: benchmarks/<suite>.json)."),
@@ -47,6 +66,18 @@ def bench(
 ) -> None:
     """Benchmarks side by side with the simple approach; table + JSON."""
     output = output or suite.default_output
+    if version is not None and suite is not Suite.monitoring:
+        raise typer.BadParameter("only --suite monitoring takes a version", param_hint="--version")
+    if suite is Suite.monitoring:
+        from course_lib.bench.monitoring import benchmark_registered as benchmark_monitoring
+
+        results = benchmark_monitoring(
+            model, version, etl_lines, requests_, endurance_seconds, log_max_bytes, status=say
+        )
+        console.print(suites.monitoring_table(results))
+        suites.save(results, output)
+        say(suites.monitoring_summary(results, output))
+        return
     if suite is Suite.tracking:
         from course_lib.bench.tracking import run_tracking_benchmarks
 
