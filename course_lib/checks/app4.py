@@ -96,11 +96,17 @@ def _log_lines(log_file: Path | str) -> list[dict[str, Any]]:
 
 
 def _same_record(mine: Mapping[str, Any], line: Mapping[str, Any]) -> bool:
-    """Same request, same position, same answer (a DataFrame row may have extra columns)."""
-    keys = ("request_id", "position", "model_version", "text")
-    if any(str(mine.get(key)) != str(line.get(key)) for key in keys if key in mine):
-        return False
-    return not ("latency_ms" in mine and abs(float(mine["latency_ms"]) - line["latency_ms"]) > 1e-6)
+    """Same request, same position, same answer (a DataFrame row may have extra columns,
+    and numbers that pandas turned into floats: 0.0 for position 0)."""
+    keys = ("request_id", "position", "model_version", "text", "latency_ms")
+    return all(_same_value(mine[key], line.get(key)) for key in keys if key in mine)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    try:
+        return math.isclose(float(a), float(b), abs_tol=1e-6)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
 
 
 def _as_number(value: Any, what: str) -> float:
@@ -190,6 +196,8 @@ def check_daily_statistics(table: Any, data: Path | str) -> None:
 
 
 def _as_day(value: Any) -> date:
+    if value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        raise CheckFailed("changed_on is empty (NaT): no day matched your filter")
     if isinstance(value, datetime | pd.Timestamp):
         return value.date()
     if isinstance(value, date):
@@ -205,13 +213,13 @@ def check_change_day(answer: Any, change_date: date | None, drift: pd.DataFrame)
 
     ``change_date`` is the day the simulation planted its change (from
     ``course traffic``); the change grows over a couple of days, so any day
-    from it to the first day the PSI crosses its limit is right.
+    from it to the first day an indicator crosses its limit is right.
     """
     require(answer, "changed_on")
     day = _as_day(answer)
     if change_date is None:
         raise CheckFailed("this history has no planted change: generate it with the lab's plan")
-    flagged = drift.loc[drift["psi_flag"].astype(bool), "date"]
+    flagged = drift.loc[drift["alert"].astype(bool), "date"]
     first_flag = pd.Timestamp(flagged.min()).date() if not flagged.empty else change_date
     latest = max(first_flag, change_date)
     if change_date - timedelta(days=1) <= day <= latest:
@@ -221,9 +229,9 @@ def check_change_day(answer: Any, change_date: date | None, drift: pd.DataFrame)
     if day <= first + timedelta(days=6):
         hint = "that is inside the reference week, which every later day is compared with"
     elif day > latest:
-        hint = "the drift had already started: look for the first day past the threshold line"
+        hint = "the drift had already started: look for the first day past a threshold line"
     else:
-        hint = "the days before were like the reference: look where the PSI line starts to climb"
+        hint = "the days before were like the reference: look where the indicators start to move"
     raise CheckFailed(f"{day} is not when the traffic changed ({first} → {last}): {hint}")
 
 

@@ -178,6 +178,7 @@ def test_change_day_accepts_the_day_in_any_form(drift, answer) -> None:
         (synthetic.START + timedelta(days=27), "already started"),
         (CHANGE - timedelta(days=5), "like the reference"),
         ("23/11/2026", "not a day"),
+        (pd.NaT, "empty"),
     ],
 )
 def test_change_day_fails_on_the_wrong_day(drift, answer, hint) -> None:
@@ -186,7 +187,7 @@ def test_change_day_fails_on_the_wrong_day(drift, answer, hint) -> None:
 
 
 def test_the_planted_change_is_flagged_in_the_synthetic_history(drift) -> None:
-    flagged = drift.loc[drift["psi_flag"], "date"].dt.date
+    flagged = drift.loc[drift["alert"], "date"].dt.date
     assert CHANGE <= flagged.min() <= CHANGE + timedelta(days=2)
 
 
