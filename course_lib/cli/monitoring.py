@@ -66,8 +66,10 @@ def etl(
         typer.Argument(help="Folder or s3:// prefix of log files (default: .course/logs)."),
     ] = None,
     dest: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the parquet datasets (default: .course/monitoring)."),
+        str | None,
+        typer.Option(
+            help="Folder or s3:// prefix of the parquet datasets (default: .course/monitoring)."
+        ),
     ] = None,
 ) -> None:
     """Parse prediction logs into date-partitioned parquet (incremental, idempotent)."""

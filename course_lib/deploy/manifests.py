@@ -34,6 +34,7 @@ TEMPLATES = {
     "kubernetes/deployment.yaml": "deployment.yaml",
     "kubernetes/service.yaml": "service.yaml",
     "kubernetes/ingress.yaml": "ingress.yaml",
+    "kubernetes/etl-cronjob.yaml": "etl-cronjob.yaml",
     "argocd/application.yaml": "application.yaml",
 }
 """Rendered file (relative to the output folder) -> template in resources/manifests/."""
@@ -61,6 +62,11 @@ _IMAGE_REPOSITORY = re.compile(
     rf"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
 )
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX = re.compile(r"(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+_ENDPOINT = re.compile(r"(https?://)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?")
+CRONJOB_NAME_MAX = 52
+"""Kubernetes adds 11 characters to a CronJob's name for each Job it starts."""
 _ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?")
@@ -98,6 +104,54 @@ def _amount(quantity: str) -> float:
     return float(memory[1]) * _MEMORY_UNITS[memory[2]] if memory else float("nan")
 
 
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {name: number for number, name in enumerate(_MONTHS, start=1)}),
+    ("day of week", 0, 7, {name: number for number, name in enumerate(_DAYS)}),
+)
+_CRON_ITEM = re.compile(r"(?:\*|\?|([A-Za-z0-9]+)(?:-([A-Za-z0-9]+))?)(?:/([0-9]+))?")
+
+
+def cron_problem(schedule: str) -> str | None:
+    """Why ``schedule`` is not a schedule a CronJob accepts, or None.
+
+    The schema only says "a string": ``61 2 * * *`` or a six-field schedule
+    would be accepted offline and refused by the cluster.
+    """
+    text = str(schedule).strip()
+    if text.lower() in CRON_MACROS:
+        return None
+    parts = text.split()
+    if len(parts) != 5:
+        return (
+            f"{text!r} has {len(parts)} fields, a schedule has 5 "
+            '(minute hour day-of-month month day-of-week), e.g. "30 2 * * *"'
+        )
+    for part, (name, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
+        for item in part.split(","):
+            match = _CRON_ITEM.fullmatch(item)
+            if not match:
+                return f"{name} {item!r} is not a number, range (1-5), list (1,3) or step (*/2)"
+            bounds = []
+            for bound in (match[1], match[2]):
+                if bound is None:
+                    continue
+                value = int(bound) if bound.isdigit() else names.get(bound.lower())
+                if value is None or not low <= value <= high:
+                    return f"{name} {bound!r} is not from {low} to {high}"
+                bounds.append(value)
+            if len(bounds) == 2 and bounds[0] > bounds[1]:
+                return f"{name} range {item!r} goes backwards"
+            if match[3] is not None and int(match[3]) == 0:
+                return f"{name} step {item!r} is zero"
+    return None
+
+
 _DNS_LABEL = "a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters"
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "user": (_LABEL.fullmatch, f"your SSP Cloud user name, {_DNS_LABEL}, e.g. alice"),
@@ -133,6 +187,28 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a version number such as 1 or an alias such as champion",
     ),
     "s3_secret": (_is_subdomain, "the name of a Secret (it may not exist), e.g. nace-api-s3"),
+    "s3_bucket": (
+        _BUCKET.fullmatch,
+        "an S3 bucket name (3 to 63 lowercase letters, digits, '.', '-'); "
+        "on SSP Cloud your user name, e.g. jdupont",
+    ),
+    "s3_endpoint": (
+        _ENDPOINT.fullmatch,
+        "the S3 server's address; on SSP Cloud minio.lab.sspcloud.fr",
+    ),
+    "logs_prefix": (
+        _S3_PREFIX.fullmatch,
+        "a folder in the bucket, without leading or trailing '/', e.g. mlops-course/logs",
+    ),
+    "monitoring_prefix": (
+        _S3_PREFIX.fullmatch,
+        "a folder in the bucket, without leading or trailing '/', e.g. mlops-course/monitoring",
+    ),
+    "etl_schedule": (
+        lambda v: cron_problem(v) is None,
+        'a cron schedule (minute hour day-of-month month day-of-week, in UTC), e.g. "30 2 * * *" '
+        "for 02:30 every night",
+    ),
     "git_repo_url": (
         re.compile(r"(https://|ssh://|git@)\S+").fullmatch,
         "your fork's URL, e.g. https://github.com/alice/mlops-course.git",
@@ -175,6 +251,11 @@ class TraineeValues:
     model_name: str
     model_version: str
     s3_secret: str
+    s3_bucket: str
+    s3_endpoint: str
+    logs_prefix: str
+    monitoring_prefix: str
+    etl_schedule: str
     git_repo_url: str
     git_revision: str
     argocd_namespace: str
@@ -210,6 +291,21 @@ class TraineeValues:
                 f"name and user make the label {self.instance!r}, longer than 63 characters: "
                 "shorten name"
             )
+        if len(self.etl_name) > CRONJOB_NAME_MAX:
+            problems.append(
+                f"name makes the CronJob name {self.etl_name!r}, longer than "
+                f"{CRONJOB_NAME_MAX} characters: shorten name"
+            )
+        logs, monitoring = self.logs_prefix, self.monitoring_prefix
+        if (
+            logs == monitoring
+            or f"{logs}/".startswith(f"{monitoring}/")
+            or (f"{monitoring}/".startswith(f"{logs}/"))
+        ):
+            problems.append(
+                f"logs_prefix = {logs!r} and monitoring_prefix = {monitoring!r} overlap: the ETL "
+                "would read its own output as logs; give them separate folders"
+            )
         return problems
 
     @property
@@ -221,14 +317,34 @@ class TraineeValues:
         """The ``app.kubernetes.io/instance`` label: this trainee's copy of the app."""
         return f"{self.name}-{self.user}"
 
+    @property
+    def etl_name(self) -> str:
+        return f"{self.name}-etl"
+
+    @property
+    def logs_url(self) -> str:
+        """Where the ETL CronJob reads the API's logs."""
+        return f"s3://{self.s3_bucket}/{self.logs_prefix}"
+
+    @property
+    def monitoring_url(self) -> str:
+        """Where the ETL CronJob writes the parquet datasets."""
+        return f"s3://{self.s3_bucket}/{self.monitoring_prefix}"
+
     def placeholders(self) -> dict[str, Any]:
-        """What the templates' ``${...}`` stand for (fields plus ``image`` and ``instance``)."""
+        """What the templates' ``${...}`` stand for (fields plus ``image``, ``instance``,
+        ``logs_url`` and ``monitoring_url``)."""
         values: dict[str, Any] = asdict(self)
         values["api_max_batch"] = str(self.api_max_batch)  # an env var value: a string
-        return {**values, "image": self.image, "instance": self.instance}
+        derived = {"image": self.image, "instance": self.instance}
+        derived.update(logs_url=self.logs_url, monitoring_url=self.monitoring_url)
+        return {**values, **derived}
 
 
-_NAMES = {"user", "namespace", "name", "host", "ingress_class", "s3_secret", "argocd_namespace"}
+_NAMES = {
+    "user", "namespace", "name", "host", "ingress_class", "s3_secret", "argocd_namespace",
+    "s3_bucket",
+}  # fmt: skip
 
 
 def _suggestion(name: str, value: Any) -> str:
@@ -293,8 +409,9 @@ def load_values(path: Path | str) -> TraineeValues:
 
 def for_user(values: TraineeValues, user: str) -> TraineeValues:
     """The same values for another SSP Cloud user: namespace ``user-<user>``, host
-    ``<user>-<name>.<domain of the current host>``, and ArgoCD's namespace when it
-    was the trainee's own.  The image, model and fork stay as they are."""
+    ``<user>-<name>.<domain of the current host>``, and ArgoCD's namespace and the
+    S3 bucket when they were the trainee's own.  The image, model and fork stay
+    as they are."""
     user = user.strip()
     if not _LABEL.fullmatch(user) or len(f"user-{user}") > 63:
         suggestion = re.sub(r"[^a-z0-9-]+", "-", user.lower()).strip("-") or "alice"
@@ -307,12 +424,14 @@ def for_user(values: TraineeValues, user: str) -> TraineeValues:
         namespace if values.argocd_namespace == values.namespace else values.argocd_namespace
     )
     domain = values.host.partition(".")[2]
+    bucket = user if values.s3_bucket == values.user else values.s3_bucket
     return replace(
         values,
         user=user,
         namespace=namespace,
         host=f"{user}-{values.name}.{domain}",
         argocd_namespace=argocd_namespace,
+        s3_bucket=bucket if _BUCKET.fullmatch(bucket) else values.s3_bucket,
     )
 
 

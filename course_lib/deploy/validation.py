@@ -6,7 +6,8 @@ misspelled field (``imagePullPolice``, ``pth:``, ``run-on``) fails here rather
 than being silently dropped by the cluster:
 
 - core Kubernetes kinds: kubernetes-validate's bundled OpenAPI schemas, strict
-  variant (its default variant accepts unknown fields);
+  variant (its default variant accepts unknown fields), and a CronJob's
+  schedule, which the schema leaves as any string;
 - the ArgoCD ``Application``: the schema inside ArgoCD's CRD (a copy ships in
   ``resources/schemas/``), closed the way the API server's strict field
   validation closes it;
@@ -38,6 +39,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from course_lib.deploy.manifests import cron_problem
 from course_lib.errors import CourseError
 from course_lib.resources import resource_path
 
@@ -207,7 +209,12 @@ def check_kubernetes(
             "check both (e.g. apps/v1 Deployment, v1 Service, networking.k8s.io/v1 Ingress)"
         )
         return [Problem(file, "", message, subject)]
-    return _schema_problems(validator, dict(document), file, subject)
+    problems = _schema_problems(validator, dict(document), file, subject)
+    spec = document.get("spec")
+    schedule = spec.get("schedule") if kind == "CronJob" and isinstance(spec, dict) else None
+    if isinstance(schedule, str) and (why := cron_problem(schedule)):
+        problems.append(Problem(file, "spec.schedule", why, subject))
+    return problems
 
 
 # --- the ArgoCD Application -------------------------------------------------------------

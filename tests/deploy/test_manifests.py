@@ -49,7 +49,10 @@ def values() -> manifests.TraineeValues:
 
 def test_committed_files_pass_every_check():
     summary = validate_all(ROOT)
-    expected = {"Deployment", "Service", "Ingress", "Application", "Dockerfile", "GitHub workflow"}
+    expected = {
+        "Deployment", "Service", "Ingress", "CronJob", "Application", "Dockerfile",
+        "GitHub workflow",
+    }  # fmt: skip
     assert expected <= set(summary.counts), summary.counts
     assert summary.counts["values file"] == 1
     assert "files valid offline" in str(summary)
@@ -78,6 +81,48 @@ def test_rendered_deployment_carries_the_values(values):
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
     assert container["envFrom"][0]["secretRef"]["optional"] is True
+
+
+def test_rendered_etl_cronjob_runs_nightly_one_at_a_time_as_non_root(values):
+    (cronjob,) = manifests.render(values)["kubernetes/etl-cronjob.yaml"]
+    (deployment,) = manifests.render(values)["kubernetes/deployment.yaml"]
+    spec, job = cronjob["spec"], cronjob["spec"]["jobTemplate"]["spec"]
+    assert (cronjob["apiVersion"], cronjob["kind"]) == ("batch/v1", "CronJob")
+    assert (spec["schedule"], spec["timeZone"]) == (values.etl_schedule, "Etc/UTC")
+    assert spec["concurrencyPolicy"] == "Forbid", "no lock on S3: one run at a time"
+    assert spec["startingDeadlineSeconds"] > 0
+    assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+    assert job["backoffLimit"] >= 1 and job["activeDeadlineSeconds"] > 0
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["restartPolicy"] == "Never"
+    assert container["image"] == _container(deployment)["image"], "the API's image"
+    assert container["command"] == [
+        "course", "etl", f"s3://{values.s3_bucket}/{values.logs_prefix}",
+        "--dest", f"s3://{values.s3_bucket}/{values.monitoring_prefix}",
+    ]  # fmt: skip
+    assert container["envFrom"] == _container(deployment)["envFrom"], "the API's S3 Secret"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["AWS_S3_ENDPOINT"] == values.s3_endpoint
+    assert env["COURSE_STATE_DIR"].startswith("/tmp/")
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"][0]["name"] == "tmp" and "emptyDir" in pod["volumes"][0]
+
+
+def test_argocd_syncs_the_folder_that_holds_the_cronjob(values):
+    (application,) = manifests.render(values)["argocd/application.yaml"]
+    folder = application["spec"]["source"]["path"]
+    assert "kubernetes/etl-cronjob.yaml" in manifests.TEMPLATES
+    assert (ROOT / folder / "etl-cronjob.yaml").is_file()
+    assert folder == "infra/kubernetes"
 
 
 def test_a_numeric_model_version_stays_a_string(values):
@@ -224,6 +269,30 @@ MANIFEST_MISTAKES: dict[str, tuple[str, Callable[[dict[str, Any]], None], list[s
         lambda d: _rename(d["spec"]["syncPolicy"]["automated"], "selfHeal", "selfheal"),
         ["spec.syncPolicy.automated.selfheal", "did you mean selfHeal?"],
     ),
+    "misspelled CronJob field": (
+        "kubernetes/etl-cronjob.yaml",
+        lambda d: _rename(d["spec"], "concurrencyPolicy", "concurrencyPolice"),
+        ["CronJob nace-api-etl", "spec.concurrencyPolice", "did you mean concurrencyPolicy?"],
+    ),
+    "misspelled CronJob container field": (
+        "kubernetes/etl-cronjob.yaml",
+        lambda d: _rename(
+            d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0],
+            "securityContext",
+            "securitycontext",
+        ),
+        ["spec.jobTemplate.spec.template.spec.containers[0].securitycontext: unknown field"],
+    ),
+    "CronJob schedule out of range": (
+        "kubernetes/etl-cronjob.yaml",
+        lambda d: d["spec"].update(schedule="61 2 * * *"),
+        ["spec.schedule: minute '61' is not from 0 to 59"],
+    ),
+    "CronJob schedule with six fields": (
+        "kubernetes/etl-cronjob.yaml",
+        lambda d: d["spec"].update(schedule="0 30 2 * * *"),
+        ["spec.schedule", "has 6 fields, a schedule has 5"],
+    ),
     "Application without destination": (
         "argocd/application.yaml",
         lambda d: d["spec"].pop("destination"),
@@ -331,6 +400,16 @@ def test_broken_workflows_fail(mistake, expected):
         ({"tracking_uri": "localhost:5000"}, ["tracking_uri", "http(s)"]),
         ({"cpu_request": "2", "cpu_limit": "500m"}, ["cpu_request = '2' is more than cpu_limit"]),
         ({"imagetag": "abc"}, ["unknown field 'imagetag': did you mean image_tag?"]),
+        ({"s3_bucket": "My_Bucket"}, ["s3_bucket = 'My_Bucket'", "perhaps my-bucket"]),
+        ({"logs_prefix": "/logs/"}, ["logs_prefix = '/logs/'", "without leading or trailing"]),
+        ({"monitoring_prefix": "a/../b"}, ["monitoring_prefix = 'a/../b'"]),
+        ({"etl_schedule": "every night"}, ["etl_schedule = 'every night'", '"30 2 * * *"']),
+        ({"etl_schedule": 230}, ["etl_schedule = '230' is not valid"]),
+        (
+            {"logs_prefix": "course", "monitoring_prefix": "course/monitoring"},
+            ["logs_prefix = 'course' and monitoring_prefix = 'course/monitoring' overlap"],
+        ),
+        ({"name": "n" * 50}, ["longer than 52 characters"]),
     ],
     ids=lambda v: "-".join(v) if isinstance(v, dict) else None,
 )
@@ -364,3 +443,6 @@ def test_for_user_derives_namespace_host_and_argocd_namespace(values):
         "user-bob",
     )
     assert (bob.image, bob.tracking_uri) == (values.image, values.tracking_uri)
+    assert bob.s3_bucket == "bob", "the bucket follows the user when it was the user's own"
+    shared = manifests.for_user(dataclasses.replace(values, s3_bucket="team-bucket"), "bob")
+    assert shared.s3_bucket == "team-bucket"
