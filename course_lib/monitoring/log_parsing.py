@@ -23,6 +23,7 @@ Python's refuses them; our writer produces neither.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,7 +77,10 @@ def connect(memory_limit: str | None = None, temp_directory: Path | None = None)
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")  # status lines are ours to print
+    # Status lines are ours to print. In Jupyter without ipywidgets DuckDB refuses to
+    # touch the setting at all (and draws no bar there anyway): carry on.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if temp_directory:
