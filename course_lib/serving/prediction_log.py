@@ -49,6 +49,7 @@ from course_lib.serving.log_records import (
     WordCounter,
     json_line,
 )
+from course_lib.serving.log_shipping import LogShipper, ShippingConfig
 
 log = logging.getLogger("course_lib.serving")
 
@@ -57,6 +58,8 @@ QUEUE_REQUESTS = 10_000
 """Requests waiting for the writer, at most (a batch is one entry)."""
 QUEUE_DRAIN = 1_000
 """Requests the writer takes from the queue at once when it is busy."""
+SHIP_CHECK_S = 5.0
+"""How often an idle writer wakes to see whether a copy to S3 is due."""
 LINGER_S = 0.02
 """How long the writer waits for more requests before writing: a line reaches the
 file at most this much later, and a single client's requests no longer each wake
@@ -76,11 +79,14 @@ class LogConfig:
     stdout: bool = True
     max_bytes: int = 10_000_000
     backups: int = 10
+    shipping: ShippingConfig | None = None
+    """Copies to S3 (``API_LOG_S3``), for the ETL's CronJob; None: the files stay local."""
 
     @classmethod
     def from_env(cls) -> LogConfig:
         """``API_LOG`` (on/off), ``API_LOG_DIR``, ``API_LOG_TEXT`` (raw/hash/omit),
-        ``API_LOG_STDOUT`` (on/off), ``API_LOG_MAX_BYTES``, ``API_LOG_BACKUPS``."""
+        ``API_LOG_STDOUT`` (on/off), ``API_LOG_MAX_BYTES``, ``API_LOG_BACKUPS``, and
+        ``API_LOG_S3``/``API_LOG_S3_EVERY`` (see :mod:`~course_lib.serving.log_shipping`)."""
         folder = os.environ.get("API_LOG_DIR", "").strip()
         return cls(
             enabled=_switch("API_LOG", True),
@@ -89,6 +95,7 @@ class LogConfig:
             stdout=_switch("API_LOG_STDOUT", True),
             max_bytes=_whole("API_LOG_MAX_BYTES", cls.max_bytes, minimum=10_000),
             backups=_whole("API_LOG_BACKUPS", cls.backups, minimum=1),
+            shipping=ShippingConfig.from_env(),
         )
 
     def log_folder(self) -> Path:
@@ -118,6 +125,17 @@ def _whole(name: str, default: int, minimum: int) -> int:
 _CLOSE = object()
 
 
+class _RotatingFile(logging.handlers.RotatingFileHandler):
+    """The standard rotating handler, telling whoever asks about each closed file."""
+
+    on_rotation: Callable[[Path], None] | None = None
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        if self.on_rotation is not None:
+            self.on_rotation(Path(f"{self.baseFilename}.1"))
+
+
 class PredictionLog:
     """The writer: a bounded queue, one thread, stdout and a rotating file."""
 
@@ -138,9 +156,11 @@ class PredictionLog:
         folder = config.log_folder()
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / LOG_FILE
-        self._file = logging.handlers.RotatingFileHandler(
+        self._file = _RotatingFile(
             self.path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
         )
+        self.shipper = LogShipper(config.shipping) if config.shipping else None
+        self._file.on_rotation = self.shipper.rotated if self.shipper else None
         self._file.terminator = ""  # chunks already end with a newline
         self._file.setFormatter(logging.Formatter("%(message)s"))
         # A chunk is at most a quarter of a file, so no file grows much past max_bytes.
@@ -176,6 +196,8 @@ class PredictionLog:
         if self._thread.is_alive():
             log.error("the prediction log did not drain in %.0f s", timeout)
         self._file.close()
+        if self.shipper is not None:
+            self.shipper.current(self.path)
         log.info(
             "prediction log closed: %d lines for %d requests in %s",
             self.lines_written,
@@ -185,7 +207,15 @@ class PredictionLog:
 
     def _run(self) -> None:
         while True:
-            items = [self._queue.get()]
+            try:
+                items = [self._queue.get(timeout=SHIP_CHECK_S if self.shipper else None)]
+            except queue.Empty:
+                items = []
+            if self.shipper is not None and self.shipper.due():
+                self._file.flush()
+                self.shipper.current(self.path)
+            if not items:
+                continue
             # Linger a moment for more: one write per 20 ms at most, rather than one
             # wake-up per request competing with the next request for the interpreter.
             deadline = time.monotonic() + LINGER_S

@@ -446,3 +446,16 @@ def test_for_user_derives_namespace_host_and_argocd_namespace(values):
     assert bob.s3_bucket == "bob", "the bucket follows the user when it was the user's own"
     shared = manifests.for_user(dataclasses.replace(values, s3_bucket="team-bucket"), "bob")
     assert shared.s3_bucket == "team-bucket"
+
+
+def test_the_api_ships_its_log_where_the_etl_cronjob_reads(values):
+    """The Deployment's API_LOG_S3 and endpoint are the CronJob's source and endpoint."""
+    rendered = manifests.render(manifests.for_user(values, "alice"))
+    (deployment,) = [d for docs in rendered.values() for d in docs if d["kind"] == "Deployment"]
+    (cronjob,) = [d for docs in rendered.values() for d in docs if d["kind"] == "CronJob"]
+    api = deployment["spec"]["template"]["spec"]["containers"][0]
+    etl = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    api_env = {e["name"]: e.get("value") for e in api["env"]}
+    etl_env = {e["name"]: e.get("value") for e in etl["env"]}
+    assert api_env["API_LOG_S3"] == etl["command"][2] == "s3://alice/mlops-course/logs"
+    assert api_env["AWS_S3_ENDPOINT"] == etl_env["AWS_S3_ENDPOINT"]
