@@ -35,6 +35,7 @@ TEMPLATES = {
     "kubernetes/service.yaml": "service.yaml",
     "kubernetes/ingress.yaml": "ingress.yaml",
     "kubernetes/etl-cronjob.yaml": "etl-cronjob.yaml",
+    "kubernetes/alert-cronjob.yaml": "alert-cronjob.yaml",
     "argocd/application.yaml": "application.yaml",
 }
 """Rendered file (relative to the output folder) -> template in resources/manifests/."""
@@ -209,6 +210,10 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         'a cron schedule (minute hour day-of-month month day-of-week, in UTC), e.g. "30 2 * * *" '
         "for 02:30 every night",
     ),
+    "alert_schedule": (
+        lambda v: cron_problem(v) is None,
+        'a cron schedule in UTC, after the ETL has finished, e.g. "30 5 * * *" for 05:30',
+    ),
     "git_repo_url": (
         re.compile(r"(https://|ssh://|git@)\S+").fullmatch,
         "your fork's URL, e.g. https://github.com/alice/mlops-course.git",
@@ -256,6 +261,7 @@ class TraineeValues:
     logs_prefix: str
     monitoring_prefix: str
     etl_schedule: str
+    alert_schedule: str
     git_repo_url: str
     git_revision: str
     argocd_namespace: str
@@ -291,11 +297,12 @@ class TraineeValues:
                 f"name and user make the label {self.instance!r}, longer than 63 characters: "
                 "shorten name"
             )
-        if len(self.etl_name) > CRONJOB_NAME_MAX:
-            problems.append(
-                f"name makes the CronJob name {self.etl_name!r}, longer than "
-                f"{CRONJOB_NAME_MAX} characters: shorten name"
-            )
+        for cronjob in (self.etl_name, self.alert_name):
+            if len(cronjob) > CRONJOB_NAME_MAX:
+                problems.append(
+                    f"name makes the CronJob name {cronjob!r}, longer than "
+                    f"{CRONJOB_NAME_MAX} characters: shorten name"
+                )
         logs, monitoring = self.logs_prefix, self.monitoring_prefix
         if (
             logs == monitoring
@@ -320,6 +327,10 @@ class TraineeValues:
     @property
     def etl_name(self) -> str:
         return f"{self.name}-etl"
+
+    @property
+    def alert_name(self) -> str:
+        return f"{self.name}-alert"
 
     @property
     def logs_url(self) -> str:

@@ -452,10 +452,30 @@ def test_the_api_ships_its_log_where_the_etl_cronjob_reads(values):
     """The Deployment's API_LOG_S3 and endpoint are the CronJob's source and endpoint."""
     rendered = manifests.render(manifests.for_user(values, "alice"))
     (deployment,) = [d for docs in rendered.values() for d in docs if d["kind"] == "Deployment"]
-    (cronjob,) = [d for docs in rendered.values() for d in docs if d["kind"] == "CronJob"]
+    (cronjob,) = rendered["kubernetes/etl-cronjob.yaml"]
     api = deployment["spec"]["template"]["spec"]["containers"][0]
     etl = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     api_env = {e["name"]: e.get("value") for e in api["env"]}
     etl_env = {e["name"]: e.get("value") for e in etl["env"]}
     assert api_env["API_LOG_S3"] == etl["command"][2] == "s3://alice/mlops-course/logs"
     assert api_env["AWS_S3_ENDPOINT"] == etl_env["AWS_S3_ENDPOINT"]
+
+
+def test_the_alert_cronjob_judges_what_the_etl_writes_and_fails_once(values):
+    """A failed alert Job is the alert: no retries, and it reads the ETL's output."""
+    rendered = manifests.render(manifests.for_user(values, "alice"))
+    (etl,) = rendered["kubernetes/etl-cronjob.yaml"]
+    (alert,) = rendered["kubernetes/alert-cronjob.yaml"]
+    job = alert["spec"]["jobTemplate"]["spec"]
+    container = job["template"]["spec"]["containers"][0]
+    etl_command = etl["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert container["command"] == ["course", "monitor", "--check", "--data", etl_command[4]]
+    assert job["backoffLimit"] == 0 and alert["spec"]["concurrencyPolicy"] == "Forbid"
+    assert alert["metadata"]["name"] == "nace-api-alert"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert alert["spec"]["schedule"] == values.alert_schedule != etl["spec"]["schedule"]
+
+
+def test_a_bad_alert_schedule_is_named(values):
+    with pytest.raises(manifests.ValuesInvalid, match="alert_schedule = 'daily'"):
+        manifests.parse_values({**dataclasses.asdict(values), "alert_schedule": "daily"})
