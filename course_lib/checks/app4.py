@@ -77,8 +77,8 @@ def check_my_request(mine: Any, request_id: str, log_file: Path | str) -> None:
     if not _same_record(mine, ours[0]):
         raise CheckFailed("mine differs from the log's line for your request: read it, don't edit")
     passed(
-        f"request {request_id}: {mine.get('event')}, {float(mine['latency_ms']):.1f} ms, "
-        f"model {mine.get('model_name')} version {mine.get('model_version')}"
+        f"the line of your request: a {mine.get('event')} by {mine.get('model_name')} "
+        f"version {mine.get('model_version')}, with its latency and ranked codes"
     )
 
 
@@ -137,7 +137,7 @@ def check_high_confidence_share(share: Any, data: Path | str) -> None:
             f"{value:.4f} is a percentage: give the share as a fraction, {expected:.4f}"
         )
     if math.isclose(value, expected, abs_tol=1e-6):
-        passed(f"{value:.1%} of {len(frame):,} predictions have a top probability above 0.8")
+        passed("that is the share of all predictions whose top probability is above 0.8")
         return
     if math.isclose(value, mean_high, abs_tol=1e-6):
         hint = "that is the mean probability of the confident answers, not their share"
@@ -190,8 +190,8 @@ def check_daily_statistics(table: Any, data: Path | str) -> None:
         )
         raise CheckFailed(f"high_confidence_share differs: {hint}")
     passed(
-        f"{len(expected)} days from {expected.index[0]} to {expected.index[-1]}, "
-        f"{int(expected['predictions'].sum()):,} predictions"
+        f"{len(expected)} days from {expected.index[0]} to {expected.index[-1]}: the volume and "
+        "the share above 0.8 of each"
     )
 
 
@@ -266,7 +266,4 @@ def check_alert_threshold(threshold: Any, drift: pd.DataFrame, change_date: date
             f"(their highest PSI is {peak:.3f}): lower the threshold"
         )
     caught = window[window["psi"] > value]["day"].min()
-    passed(
-        f"PSI threshold {value:g}: quiet on {len(stable)} stable days (highest "
-        f"{stable['psi'].max():.3f}), alert on {caught}"
-    )
+    passed(f"PSI threshold {value:g}: quiet on the {len(stable)} stable days, alert on {caught}")

@@ -46,7 +46,12 @@ def test_solution_runs_end_to_end_and_every_check_passes(executed_solutions, sol
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("solution", solution_files(ROOT), ids=lambda p: p.stem)
-def test_every_check_fails_on_the_lab_as_given_to_trainees(mlflow_server, solution):
+def test_every_check_fails_on_the_lab_as_given_to_trainees(
+    mlflow_server, executed_solutions, solution
+):
+    """The labs as trainees get them, after the solutions ran (as a trainee's labs run after
+    the earlier applications): Applications 3 and 4 start an API on the champion model that
+    Application 2 registered, so without it their checks would fail on a missing API."""
     lab = make_lab(solution)
     for cell in lab.cells:
         if "parameters" in cell.metadata.get("tags", []):  # as papermill does: override after
