@@ -59,7 +59,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _why(exc: BaseException, source: str) -> str:
+def why_unreadable(exc: BaseException, source: str) -> str:
     """What went wrong, from the most telling exception in the chain."""
     chain = _causes(exc)
     if any(isinstance(e, asyncio.TimeoutError | TimeoutError) for e in chain) or any(
@@ -84,4 +84,4 @@ def read_frame(source: str) -> pd.DataFrame:
                 return pd.read_csv(handle, dtype=str, keep_default_na=False)
             return pd.read_parquet(handle)
     except (TimeoutError, OSError, ValueError, ImportError, aiohttp.ClientError) as exc:
-        raise Unreadable(_why(exc, source)) from exc
+        raise Unreadable(why_unreadable(exc, source)) from exc

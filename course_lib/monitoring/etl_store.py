@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from course_lib.data.reading import _why, storage_options
+from course_lib.data.reading import storage_options, why_unreadable
 from course_lib.errors import CourseError
 from course_lib.monitoring.datasets import PARTITION, PREDICTIONS, REFUSED
 from course_lib.monitoring.log_sources import s3_errors, s3_root
@@ -167,7 +167,7 @@ class S3Store:
         self.fs: Any = fsspec.filesystem("s3", skip_instance_cache=True, **storage_options(url))
 
     def _fail(self, doing: str, exc: BaseException) -> CourseError:
-        return CourseError(f"cannot {doing} {self.url}: {_why(exc, self.url)}")
+        return CourseError(f"cannot {doing} {self.url}: {why_unreadable(exc, self.url)}")
 
     @contextlib.contextmanager
     def lock(self, timeout: float, status: Callable[[str], object]) -> Iterator[None]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from course_lib.data.reading import _why, storage_options
+from course_lib.data.reading import storage_options, why_unreadable
 from course_lib.errors import CourseError
 
 LOG_NAME = re.compile(r"[^.].*\.jsonl(\.[0-9]+)?(\.gz)?")
@@ -220,7 +220,8 @@ class S3Source:
         try:
             found = self.fs.find(self.root, detail=True)
         except s3_errors() as exc:
-            raise CourseError(f"cannot list the logs in {self.url}: {_why(exc, self.url)}") from exc
+            why = why_unreadable(exc, self.url)
+            raise CourseError(f"cannot list the logs in {self.url}: {why}") from exc
         files = []
         for key, info in sorted(found.items()):
             if self.exclude and key.startswith(f"{self.exclude}/"):
@@ -244,10 +245,11 @@ class S3Source:
             except FileNotFoundError:  # deleted since listed (log retention)
                 continue
             except PermissionError as exc:
-                unreadable(listed, _why(exc, listed.url))
+                unreadable(listed, why_unreadable(exc, listed.url))
                 continue
             except s3_errors() as exc:
-                raise CourseError(f"cannot read {listed.url}: {_why(exc, listed.url)}") from exc
+                why = why_unreadable(exc, listed.url)
+                raise CourseError(f"cannot read {listed.url}: {why}") from exc
             yield _s3_file(key, listed.name, handle.details), handle
 
 
