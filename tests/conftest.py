@@ -158,6 +158,35 @@ def executed_solutions(
     return {p.stem: p for p in run_solutions(ROOT, out, CI_PARAMETERS)}
 
 
+S3_BUCKET = "projet-formation"
+"""The bucket of :func:`s3_bucket` (an SSP Cloud-like name)."""
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """A real S3 API on loopback (moto's server) with :data:`S3_BUCKET`, reached the SSP
+    Cloud way (``AWS_S3_ENDPOINT`` and keys in the environment); yields a boto3 client."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name, value in {
+        "AWS_S3_ENDPOINT": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "trainee",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
+    client.create_bucket(Bucket=S3_BUCKET)
+    yield client
+    for item in client.list_objects_v2(Bucket=S3_BUCKET).get("Contents", []):
+        client.delete_object(Bucket=S3_BUCKET, Key=item["Key"])  # moto's store outlives its server
+    server.stop()
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

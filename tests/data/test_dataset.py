@@ -165,28 +165,6 @@ def test_split_is_stratified_seeded_and_disjoint():
         train_test_split(frame, 1.5)
 
 
-@pytest.fixture
-def s3_bucket(monkeypatch):
-    """A real S3 API on loopback (moto's server), reached the SSP Cloud way."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "AWS_S3_ENDPOINT": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "trainee",
-        "AWS_SECRET_ACCESS_KEY": "secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
-    client.create_bucket(Bucket="projet-formation")
-    yield client
-    server.stop()
-
-
 def test_s3_source_goes_through_the_same_path(s3_bucket, tmp_path):
     ROWS.to_parquet(tmp_path / "d.parquet")
     s3_bucket.upload_file(str(tmp_path / "d.parquet"), "projet-formation", "data/d.parquet")

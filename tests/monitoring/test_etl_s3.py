@@ -10,34 +10,10 @@ from course_lib.errors import CourseError
 from course_lib.monitoring.datasets import PREDICTIONS, REFUSED, REJECTS
 from course_lib.monitoring.etl_state import STATE_FILE
 from course_lib.serving.log_records import Refused
+from tests.conftest import S3_BUCKET as BUCKET
 from tests.monitoring.test_etl import DAY, dataset, day_lines, lines_of, run, write
 
 pytestmark = pytest.mark.slow
-BUCKET = "projet-formation"
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    """A real S3 API on loopback (moto's server), reached the SSP Cloud way."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "AWS_S3_ENDPOINT": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "trainee",
-        "AWS_SECRET_ACCESS_KEY": "secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])  # moto's store outlives its server
-    server.stop()
 
 
 def upload(client, folder: Path, prefix: str) -> None:
@@ -54,7 +30,7 @@ def download(client, prefix: str, into: Path) -> Path:
     return into
 
 
-def test_s3_source_and_destination_give_the_same_rows_as_local_folders(s3, tmp_path):
+def test_s3_source_and_destination_give_the_same_rows_as_local_folders(s3_bucket, tmp_path):
     logs = tmp_path / "logs"
     write(logs / "api" / "predictions.jsonl.1", [*day_lines(DAY, 40, "api"), "oops\n"])
     refusal = Refused("r-1", "/predict", 422, "empty description", "fasttext", "3", 0.4)
@@ -63,13 +39,13 @@ def test_s3_source_and_destination_give_the_same_rows_as_local_folders(s3, tmp_p
         [*day_lines(DAY, 25, "sim"), *lines_of(refusal)],
     )
     local, _ = run(logs, tmp_path / "local")
-    upload(s3, logs, "logs")
+    upload(s3_bucket, logs, "logs")
 
     report, messages = run(f"s3://{BUCKET}/logs", f"s3://{BUCKET}/monitoring")
     assert (report.new_predictions, report.new_refused, report.rejects) == (65, 1, {"foreign": 1})
     assert report.rejects_file.startswith(f"s3://{BUCKET}/monitoring/{REJECTS}/rejects-")
     assert any("api/predictions.jsonl.1" in m for m in messages), messages
-    copy = download(s3, "monitoring", tmp_path / "from-s3")
+    copy = download(s3_bucket, "monitoring", tmp_path / "from-s3")
     assert (copy / STATE_FILE).is_file()
     for name in (PREDICTIONS, REFUSED):
         assert dataset(copy, name).equals(dataset(tmp_path / "local", name)), name
@@ -78,24 +54,24 @@ def test_s3_source_and_destination_give_the_same_rows_as_local_folders(s3, tmp_p
     again, _ = run(f"s3://{BUCKET}/logs", f"s3://{BUCKET}/monitoring")
     assert again.summary().startswith("nothing new: 2 log files")
     write(tmp_path / "next" / "simulated" / "traffic-2026-11-03.jsonl", day_lines(DAY, 5, "new"))
-    upload(s3, tmp_path / "next", "logs")
+    upload(s3_bucket, tmp_path / "next", "logs")
     added, _ = run(f"s3://{BUCKET}/logs", f"s3://{BUCKET}/monitoring")
     assert (added.files_read, added.new_predictions, added.duplicates) == (1, 5, 0)
 
 
-def test_s3_logs_into_a_local_folder(s3, tmp_path):
+def test_s3_logs_into_a_local_folder(s3_bucket, tmp_path):
     write(tmp_path / "logs" / "predictions.jsonl.1", day_lines(DAY, 10, "x"))
-    upload(s3, tmp_path / "logs", "logs/api")
+    upload(s3_bucket, tmp_path / "logs", "logs/api")
     report, _ = run(f"s3://{BUCKET}/logs", tmp_path / "out")
     assert report.new_predictions == 10 and len(dataset(tmp_path / "out")) == 10
 
 
-def test_an_empty_prefix_is_a_clear_report(s3, tmp_path):
+def test_an_empty_prefix_is_a_clear_report(s3_bucket, tmp_path):
     report, _ = run(f"s3://{BUCKET}/nothing-here", tmp_path / "out")
     assert report.summary().startswith(f"no log files in s3://{BUCKET}/nothing-here:")
 
 
-def test_an_unreadable_bucket_is_one_error_naming_it(s3, tmp_path):
+def test_an_unreadable_bucket_is_one_error_naming_it(s3_bucket, tmp_path):
     with pytest.raises(CourseError, match=r"cannot list the logs in s3://no-such-bucket/logs: "):
         run("s3://no-such-bucket/logs", tmp_path / "out")
     write(tmp_path / "logs" / "predictions.jsonl.1", day_lines(DAY, 2, "x"))
@@ -103,9 +79,9 @@ def test_an_unreadable_bucket_is_one_error_naming_it(s3, tmp_path):
         run(tmp_path / "logs", "s3://no-such-bucket/monitoring")
 
 
-def test_datasets_inside_the_logs_prefix_are_not_read_as_logs(s3, tmp_path):
+def test_datasets_inside_the_logs_prefix_are_not_read_as_logs(s3_bucket, tmp_path):
     write(tmp_path / "logs" / "predictions.jsonl.1", [*day_lines(DAY, 3, "in"), "oops\n"])
-    upload(s3, tmp_path / "logs", "logs/api")
+    upload(s3_bucket, tmp_path / "logs", "logs/api")
     run(f"s3://{BUCKET}/logs", f"s3://{BUCKET}/logs/monitoring")
     report, _ = run(f"s3://{BUCKET}/logs", f"s3://{BUCKET}/logs/monitoring")
     assert report.files_listed == 1, "the rejects file (.jsonl) under the datasets is no log"

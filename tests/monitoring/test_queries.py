@@ -246,28 +246,6 @@ def test_the_empty_tables_have_the_datasets_columns(tmp_path: Path) -> None:
     assert list(columns) == [*PREDICTION_COLUMNS, PARTITION]
 
 
-@pytest.fixture
-def s3_bucket(monkeypatch: pytest.MonkeyPatch):
-    """A real S3 API on loopback (moto's server), reached the SSP Cloud way."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "AWS_S3_ENDPOINT": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "trainee",
-        "AWS_SECRET_ACCESS_KEY": "secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
-    client.create_bucket(Bucket="projet-formation")
-    yield client
-    server.stop()
-
-
 @pytest.mark.slow  # about 7 s: moto's server, and s3fs under DuckDB
 def test_datasets_on_s3_answer_the_same_queries(s3_bucket, history) -> None:
     """On a platform the ETL writes to an s3:// prefix; the queries read it through s3fs

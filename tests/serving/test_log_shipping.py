@@ -7,31 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.serving.log_records import Served
 from course_lib.serving.log_shipping import CURRENT, ShippingConfig
 from course_lib.serving.prediction_log import LogConfig, PredictionLog
-from tests.monitoring.test_etl_s3 import BUCKET, s3  # noqa: F401  (fixture)
+from tests.conftest import S3_BUCKET as BUCKET
+from tests.serving.test_prediction_log import served
 
 pytestmark = pytest.mark.slow
-
-
-def _served(i: int, batch: int = 10) -> Served:
-    return Served(
-        request_id=f"r{i}",
-        route="POST /predict",
-        model_name="fasttext",
-        model_version="3",
-        texts=[f"texte {i} {j}" for j in range(batch)],
-        predictions=[[{"nace": "5610A", "probability": 0.5}]] * batch,
-        latency_ms=1.0,
-    )
 
 
 def _keys(client) -> list[str]:
     return [x["Key"] for x in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
-def test_rotated_and_current_files_reach_s3_and_the_etl_reads_every_line(s3, tmp_path):  # noqa: F811
+def test_rotated_and_current_files_reach_s3_and_the_etl_reads_every_line(s3_bucket, tmp_path):
     shipping = ShippingConfig(prefix=f"s3://{BUCKET}/logs", every_s=3600)
     config = LogConfig(
         folder=tmp_path / "api", stdout=False, max_bytes=50_000, backups=100, shipping=shipping
@@ -40,9 +28,9 @@ def test_rotated_and_current_files_reach_s3_and_the_etl_reads_every_line(s3, tmp
     assert log.shipper is not None
     log.shipper.folder = f"{shipping.prefix}/pod-a"
     for i in range(300):
-        log.submit(_served(i))
+        log.submit(served(i))
     log.close()
-    keys = _keys(s3)
+    keys = _keys(s3_bucket)
     assert f"logs/pod-a/{CURRENT}" in keys
     rotated = [k for k in keys if k != f"logs/pod-a/{CURRENT}"]
     assert len(rotated) == len(list((tmp_path / "api").glob("predictions.jsonl.*"))) > 5
@@ -54,15 +42,15 @@ def test_rotated_and_current_files_reach_s3_and_the_etl_reads_every_line(s3, tmp
     assert report.new_rows["predictions"] == 3_000, report.summary()
 
 
-def test_a_copy_due_is_made_while_the_api_is_idle(s3, tmp_path):  # noqa: F811
+def test_a_copy_due_is_made_while_the_api_is_idle(s3_bucket, tmp_path):
     shipping = ShippingConfig(prefix=f"s3://{BUCKET}/idle", every_s=1)
     log = PredictionLog(LogConfig(folder=tmp_path, stdout=False, shipping=shipping))
-    log.submit(_served(1, batch=3))
+    log.submit(served(1, batch=3))
     from tests.polling import wait_until
 
     key = f"idle/{Path(log.shipper.folder).name}/{CURRENT}"
-    wait_until(lambda: key in _keys(s3), timeout=20, what="the current file on S3")
-    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    wait_until(lambda: key in _keys(s3_bucket), timeout=20, what="the current file on S3")
+    body = s3_bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
     assert [json.loads(x)["position"] for x in body.splitlines()] == [0, 1, 2]
     log.close()
 
@@ -76,7 +64,7 @@ def test_s3_down_is_logged_and_the_lines_stay_on_disk(monkeypatch, tmp_path, cap
         LogConfig(folder=tmp_path, stdout=False, max_bytes=20_000, backups=100, shipping=shipping)
     )
     for i in range(50):
-        log.submit(_served(i))
+        log.submit(served(i))
     log.close()
     assert log.shipper.failures > 0 and log.lines_written == 500
     assert "could not copy" in caplog.text

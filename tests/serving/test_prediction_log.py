@@ -155,7 +155,8 @@ def test_the_policy_comes_from_the_environment_and_a_typo_is_named(monkeypatch) 
         LogConfig.from_env()
 
 
-def _served(i: int, batch: int = 10) -> Served:
+def served(i: int, batch: int = 10) -> Served:
+    """Request ``r<i>``: a batch of ``batch`` descriptions, all answered 5610A at 0.5."""
     return Served(
         request_id=f"r{i}",
         route="POST /predict",
@@ -170,7 +171,7 @@ def _served(i: int, batch: int = 10) -> Served:
 def test_rotation_keeps_every_line_whole_and_close_drains_the_queue(tmp_path) -> None:
     log = PredictionLog(LogConfig(folder=tmp_path, stdout=False, max_bytes=200_000, backups=50))
     for i in range(2_000):
-        log.submit(_served(i))
+        log.submit(served(i))
     log.close()
     files = list(tmp_path.glob(f"{LOG_FILE}*"))
     assert len(files) > 10, "the log should have rotated"
@@ -184,7 +185,7 @@ def test_a_bad_event_does_not_stop_the_writer(tmp_path) -> None:
     log = PredictionLog(LogConfig(folder=tmp_path, stdout=False))
     broken = Served("bad", "GET /predict", "m", "1", ["a", "b"], [[]], 1.0)  # lengths differ
     log.submit(broken)
-    log.submit(_served(1, batch=2))
+    log.submit(served(1, batch=2))
     log.close()
     assert [x["request_id"] for x in _lines(tmp_path)] == ["r1", "r1"]
 
