@@ -60,27 +60,25 @@ def state_dir(create: bool = True) -> Path:
 
 def data_dir() -> Path:
     """Cache of generated training corpora."""
-    path = state_dir() / "data"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subfolder("data")
 
 
 def mlflow_dir() -> Path:
     """The local tracking server's sqlite database, artifacts and pid file."""
-    path = state_dir() / "mlflow"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subfolder("mlflow")
 
 
 def logs_dir() -> Path:
     """Prediction logs: ``api/`` from ``course serve``, ``simulated/`` from ``course traffic``."""
-    path = state_dir() / "logs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subfolder("logs")
 
 
 def monitoring_dir() -> Path:
     """What the ETL writes: the parquet datasets, the rejects, the dashboard page."""
-    path = state_dir() / "monitoring"
+    return _subfolder("monitoring")
+
+
+def _subfolder(name: str) -> Path:
+    path = state_dir() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
