@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from course_lib import settings
 from course_lib.bench import suites
@@ -74,34 +76,40 @@ def bench(
         results = benchmark_monitoring(
             model, version, etl_lines, requests_, endurance_seconds, log_max_bytes, status=say
         )
-        console.print(suites.monitoring_table(results))
-        suites.save(results, output)
-        say(suites.monitoring_summary(results, output))
+        _report(results, [suites.monitoring_table(results)], [], output, suites.monitoring_summary)
         return
     if suite is Suite.tracking:
         from course_lib.bench.tracking import run_tracking_benchmarks
 
         say("starting MLflow's default server and the course's, twice each (about a minute)…")
         results = run_tracking_benchmarks()
-        console.print(suites.tracking_table(results))
-        suites.save(results, output)
-        say(suites.tracking_summary(results, output))
+        _report(results, [suites.tracking_table(results)], [], output, suites.tracking_summary)
         return
     if suite is Suite.serving:
         from course_lib.bench.serving import benchmark_registered
 
         results = benchmark_registered(model, requests_, endurance_seconds, status=say)
-        console.print(suites.serving_table(results))
-        suites.save(results, output)
-        say(suites.serving_summary(results, output))
+        _report(results, [suites.serving_table(results)], [], output, suites.serving_summary)
         return
     from course_lib.bench.model import run_benchmarks
 
     say(f"benchmarking on a {rows:,}-row corpus (a few minutes)…")
     results = run_benchmarks(rows, preprocess_rows, tuple(range(seeds)))
-    for table in suites.model_tables(results):
+    tables, notes = suites.model_tables(results), suites.model_notes(results)
+    _report(results, tables, notes, output, suites.model_summary)
+
+
+def _report(
+    results: dict[str, Any],
+    tables: list[Table],
+    notes: list[str],
+    output: Path,
+    summary: Callable[[dict[str, Any], Path], str],
+) -> None:
+    """Every suite ends the same way: its tables and notes, the JSON, one summary line."""
+    for table in tables:
         console.print(table)
-    for line in suites.model_notes(results):
+    for line in notes:
         say(line)
     suites.save(results, output)
-    say(suites.model_summary(results, output))
+    say(summary(results, output))
