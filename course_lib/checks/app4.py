@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from course_lib.checks import CheckFailed, passed, require
+from course_lib.serving.prediction_log import log_records
 
 HIGH_CONFIDENCE = 0.8
 """The dashboard's threshold, written out again on purpose (see the module docstring)."""
@@ -86,13 +87,7 @@ def _log_lines(log_file: Path | str) -> list[dict[str, Any]]:
     path = Path(log_file)
     if not path.is_file():
         raise CheckFailed(f"{path} does not exist: is the API logging (API_LOG_DIR)?")
-    lines = []
-    for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            lines.append(json.loads(text))
-        except ValueError:
-            continue
-    return lines
+    return log_records(path)
 
 
 def _same_record(mine: Mapping[str, Any], line: Mapping[str, Any]) -> bool:

@@ -301,12 +301,15 @@ def read_prediction_log(
 
 
 def _read_lines(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        return pd.DataFrame()
+    return pd.DataFrame.from_records(log_records(path)) if path.is_file() else pd.DataFrame()
+
+
+def log_records(path: Path) -> list[dict[str, Any]]:
+    """Every whole JSON line of a log file (a line still being written is skipped)."""
     records = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             records.append(json.loads(line))
         except ValueError:
-            continue  # a line still being written
-    return pd.DataFrame.from_records(records)
+            continue
+    return records
