@@ -2,7 +2,8 @@
 
 Command modules import ``app`` and ``console`` from here; :func:`main` turns a
 :class:`~course_lib.errors.CourseError` (a user's mistake, a server down) into
-one message and exit code 1, never a traceback.
+one message and exit code 1 (75 when a server did not answer: worth retrying),
+never a traceback.
 """
 
 from __future__ import annotations
@@ -59,4 +60,4 @@ def main() -> None:
         app()
     except CourseError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))

@@ -25,7 +25,7 @@ import requests
 from mlflow.exceptions import MlflowException
 
 from course_lib import settings
-from course_lib.errors import CourseError
+from course_lib.errors import CourseError, ServerUnavailable
 from course_lib.tracking.server import is_healthy
 
 SERVER_ERRORS = (MlflowException, requests.RequestException, ConnectionError)
@@ -53,7 +53,7 @@ def server_errors_explained(what: str) -> Iterator[None]:
         uri = _server_is_gone()
         if uri is None:  # the server answers: an error of another kind
             raise
-        raise CourseError(
+        raise ServerUnavailable(
             f"the tracking server at {uri} stopped answering while {what} "
             f"({_first_line(exc)}): start it again (`course mlflow`, or your platform's "
             "MLflow service) and run the command again"

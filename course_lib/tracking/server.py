@@ -26,7 +26,7 @@ import psutil
 import requests
 
 from course_lib import settings
-from course_lib.errors import CourseError
+from course_lib.errors import CourseError, ServerUnavailable
 from course_lib.processes import (
     alive,
     free_port,
@@ -230,7 +230,7 @@ def stop_servers(timeout: float = 20.0) -> int:
 def check_reachable(uri: str) -> None:
     """Raise a message naming the URI and the way out when it does not answer."""
     if not is_healthy(uri, timeout=5.0):
-        raise CourseError(
+        raise ServerUnavailable(
             f"the MLflow tracking server at {uri} (from MLFLOW_TRACKING_URI) does not answer. "
             "Check the address and that the service is running (on SSP Cloud: your MLflow "
             "service's page), or unset MLFLOW_TRACKING_URI to use the course's local server."
