@@ -30,6 +30,8 @@ MIN_REGISTER_CODES = 2
 asked (``--force-register``): the newest version is what predict and serve use."""
 DEFAULT_MODEL_NAME = "fasttext"
 DEFAULT_EXPERIMENT = "nace-fasttext"
+SEARCH_EXPERIMENT = "nace-fasttext-search"
+"""Chapter 5's searches: one experiment for all of them, each run tagged with its search."""
 DEFAULT_ALIAS = "champion"
 """The alias the labs point at the version to serve (aliases replaced registry stages)."""
 

@@ -85,6 +85,10 @@ def train(
     examples: Annotated[
         bool, typer.Option(help="Predict a few examples from the registry at the end.")
     ] = True,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE tag set on the run (repeatable), e.g. course.search=s1."),
+    ] = None,
 ) -> None:
     """Train fastText, log the run to MLflow and register the model."""
     from course_lib.model.training import TrainConfig, run_training
@@ -95,8 +99,10 @@ def train(
         minCount=min_count, bucket=bucket, thread=thread, loss=loss.value,
     )  # fmt: skip
     config = TrainConfig(
-        data, rows, seed, test_size, params, experiment, register or None, alias, force_register
-    )
+        data or None,  # --data '' (a workflow's empty parameter): the generated corpus
+        rows, seed, test_size, params, experiment, register or None, alias, force_register,
+        run_tags(tag or []),
+    )  # fmt: skip
     with tracking_server() as uri:
         say(f"tracking server: {uri}")
         result = run_training(config, status=say, progress=sys.stderr.isatty())
@@ -116,6 +122,17 @@ def train(
         f"{result.metrics['test_accuracy_subclass']:.3f} held out, "
         f"{result.metrics['dev_accuracy_subclass']:.3f} on real descriptions{registered}"
     )
+
+
+def run_tags(pairs: list[str]) -> dict[str, str]:
+    """``--tag KEY=VALUE`` options as a mapping; a pair without ``=`` is a user's mistake."""
+    tags = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--tag")
+        tags[key.strip()] = value
+    return tags
 
 
 def _metrics_table(metrics: dict[str, float]) -> Table:

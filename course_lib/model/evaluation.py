@@ -9,6 +9,7 @@ level, shows where the model errs, not only how often.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -50,3 +51,31 @@ def evaluate_pyfunc(model: Any, frame: pd.DataFrame) -> dict[str, float]:
     """The same figures for a loaded MLflow model (raw descriptions in, ranked codes out)."""
     predictions = model.predict(frame["text"].tolist(), params={"k": 5})
     return accuracy_by_level(frame["nace"], [[p["nace"] for p in row] for row in predictions])
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An accuracy measured on ``rows`` descriptions, with its 95 % confidence interval."""
+
+    accuracy: float
+    low: float
+    high: float
+    rows: int
+
+    def __str__(self) -> str:
+        return f"{self.accuracy:.3f} (95 % interval {self.low:.3f}–{self.high:.3f}, {self.rows} rows)"
+
+
+def accuracy_interval(accuracy: float, rows: int) -> Interval:
+    """The Wilson score interval of an accuracy on ``rows`` rows.
+
+    On the 212 real descriptions an accuracy near 0.73 is known to about ±6
+    points: two models closer than that may not differ at all.  Wilson's
+    interval (scipy's ``binomtest``) stays inside 0–1 and is accurate for
+    proportions near the edges, where the textbook ±1.96·SE is not.
+    """
+    from scipy.stats import binomtest
+
+    correct = round(accuracy * rows)
+    ci = binomtest(correct, rows).proportion_ci(confidence_level=0.95, method="wilson")
+    return Interval(accuracy, float(ci.low), float(ci.high), rows)

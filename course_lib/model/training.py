@@ -55,6 +55,8 @@ class TrainConfig:
     alias: str | None = None
     force_register: bool = False
     """Register even a model trained on too little data (see :func:`refusal_to_register`)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Set on the run: a search marks its runs ``course.search`` and ``course.config``."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def run_params(config: TrainConfig, report: LoadReport) -> dict[str, Any]:
 
 
 def _log_run_inputs(config: TrainConfig, report: LoadReport, train: pd.DataFrame) -> None:
+    if config.tags:
+        mlflow.set_tags(config.tags)
     mlflow.log_params(run_params(config, report))
     with warnings.catch_warnings():  # a local path matches two equivalent source types
         warnings.filterwarnings("ignore", message="The specified dataset source can be")
