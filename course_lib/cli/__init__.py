@@ -1,24 +1,28 @@
 """``course``: the command line of the course, one module per group of commands.
 
-=====================  =====================================================
-``course data``        generate the corpus and compare it with real rows
-``course mlflow``      the course's tracking server, until Ctrl-C
-``course train``       train fastText, log the run, register the model
-``course predict``     ranked codes with labels from a registered model
-``course evaluate``    accuracy of a registered model at every NAF level
-``course log-saved``   log a model kept when the tracking server went away
-``course serve``       the prediction API (FastAPI + uvicorn)
-``course classify``    classify a file through a running API
-``course manifests``   render and validate the Kubernetes/ArgoCD manifests
-``course traffic``     simulate weeks of API traffic with a planted change
-``course etl``         parse prediction logs into date-partitioned parquet
-``course dashboard``   the monitoring dashboard, one offline HTML page
-``course monitor``     indicators against thresholds; --check is the alert
-``course labs``        generate the trainees' notebooks from the solutions
-``course check``       run every solution end to end (instructors)
-``course build``       run the solutions and build the book
-``course bench``       benchmarks next to the simple approach (table + JSON)
-=====================  =====================================================
+=======================  =====================================================
+``course data``          generate the corpus and compare it with real rows
+``course mlflow``        the course's tracking server, until Ctrl-C
+``course train``         train fastText, log the run, register the model
+``course predict``       ranked codes with labels from a registered model
+``course evaluate``      accuracy of a registered model at every NAF level
+``course log-saved``     log a model kept when the tracking server went away
+``course serve``         the prediction API (FastAPI + uvicorn)
+``course classify``      classify a file through a running API
+``course manifests``     render and validate the Kubernetes/ArgoCD manifests
+``course workflows``     render and validate chapter 5's Argo workflows
+``course traffic``       simulate weeks of API traffic with a planted change
+``course etl``           parse prediction logs into date-partitioned parquet
+``course dashboard``     the monitoring dashboard, one offline HTML page
+``course monitor``       indicators against thresholds; --check is the alert
+``course search``        a hyperparameter grid trained in parallel; best registered
+``course search-grid``   a grid's configurations as JSON (the workflow's fan-out)
+``course search-best``   choose and register a search's best run (held-out split)
+``course labs``          generate the trainees' notebooks from the solutions
+``course check``         run every solution end to end (instructors)
+``course build``         run the solutions and build the book
+``course bench``         benchmarks next to the simple approach (table + JSON)
+=======================  =====================================================
 
 Each command parses its options and calls one library function; it prints
 progress on long steps and ends with one summary line.  A
@@ -35,7 +39,9 @@ from course_lib.cli import tracking  # noqa: F401
 from course_lib.cli import model  # noqa: F401
 from course_lib.cli import serving  # noqa: F401
 from course_lib.cli import deploy  # noqa: F401
+from course_lib.cli import workflows  # noqa: F401
 from course_lib.cli import monitoring  # noqa: F401
+from course_lib.cli import search  # noqa: F401
 from course_lib.cli import course  # noqa: F401
 from course_lib.cli import bench  # noqa: F401
 
