@@ -24,7 +24,6 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
-import queue
 import signal
 import sys
 import threading
@@ -32,6 +31,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
@@ -90,123 +90,131 @@ def _error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _work(
-    task: Callable[[Any], Any], tasks: multiprocessing.Queue, events: multiprocessing.Queue,
-    parent: int,
-) -> None:  # fmt: skip
-    """A worker's life: take (index, argument) pairs until the ``None`` that ends it."""
+def _work(task: Callable[[Any], Any], conn: Connection, parent: int) -> None:
+    """A worker's life: receive (index, argument) pairs until ``None``; answer each with
+    a :class:`Finished` on the same pipe (a direct write: nothing is left in a buffer
+    if the worker is killed right after)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent(parent)
-    for index, argument in iter(tasks.get, None):
-        events.put(Started(index, os.getpid()))
+    for index, argument in iter(conn.recv, None):
         started = time.perf_counter()
         try:
             result, error = task(argument), None
         except Exception as exc:  # a failed configuration is reported, the worker goes on
             result, error = None, _error_line(exc)
             traceback.print_exc()  # for the log: the one line above is for the summary
-        events.put(Finished(index, result, error, time.perf_counter() - started))
+        conn.send(Finished(index, result, error, time.perf_counter() - started))
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    task: int | None = None  # the index it is working on
 
 
 class WorkerPool:
-    """Run ``task`` on each argument in ``workers`` processes; see :meth:`run`."""
+    """Run ``task`` on each argument in ``workers`` processes; see :meth:`run`.
+
+    The parent hands each task to an idle worker over that worker's own pipe,
+    so it always knows who holds what: a worker that dies is that task's
+    failure, and no shared queue is left locked by a process killed mid-read.
+    """
 
     def __init__(self, task: Callable[[T], R], workers: int) -> None:
         if workers < 1:
             raise CourseError(f"--workers {workers}: give at least 1 worker")
         self.task, self.workers = task, workers
         self._context = multiprocessing.get_context("spawn")
-        self._tasks: multiprocessing.Queue = self._context.Queue()
-        self._events: multiprocessing.Queue = self._context.Queue()
-        self._processes: list[BaseProcess] = []
-        self._late: list[Any] = []
+        self._workers: list[_Worker] = []
         self._stopped = False
 
-    def _start_worker(self) -> None:
+    def _start_worker(self) -> _Worker:
+        ours, theirs = self._context.Pipe()
         process = self._context.Process(
             target=_work,
-            args=(self.task, self._tasks, self._events, os.getpid()),
-            name=f"search-worker-{len(self._processes) + 1}",
+            args=(self.task, theirs, os.getpid()),
+            name="search-worker",
             daemon=True,  # multiprocessing terminates daemons when the parent exits normally
         )
         process.start()
-        self._processes.append(process)
+        theirs.close()  # the worker's end lives in the worker: EOF here when it dies
+        worker = _Worker(process, ours)
+        self._workers.append(worker)
+        return worker
 
     def run(self, arguments: Sequence[T]) -> Iterator[Started | Finished[R]]:
-        """Events as they happen: a :class:`Started` when a worker takes a task, a
+        """Events as they happen: a :class:`Started` when a worker is given a task, a
         :class:`Finished` when it ends (in completion order).  Stopping the
         iteration early (an exception, Ctrl-C, ``close()``) stops every worker."""
-        for item in enumerate(arguments):
-            self._tasks.put(item)
-        for _ in range(min(self.workers, len(arguments))):
-            self._tasks.put(None)
-            self._start_worker()
-        running: dict[int, int] = {}  # pid -> task index
+        pending = list(enumerate(arguments))[::-1]  # popped from the end: first task first
         done = 0
         try:
+            for _ in range(min(self.workers, len(arguments))):
+                self._start_worker()
+            for worker in self._workers:
+                yield from self._dispatch(worker, pending)
             while done < len(arguments):
-                try:
-                    event = self._late.pop() if self._late else self._events.get(timeout=POLL_S)
-                except queue.Empty:
-                    for index, error in self._reap_dead(running):
-                        done += 1
-                        yield Finished(index, None, error, 0.0)
-                    self._require_workers()
-                    continue
-                if isinstance(event, Started):
-                    running[event.pid] = event.index
-                else:
-                    running = {p: i for p, i in running.items() if i != event.index}
+                ready = wait([w.conn for w in self._workers if w.task is not None], POLL_S)
+                for worker in [w for w in self._workers if w.conn in ready]:
+                    event = self._receive(worker)
                     done += 1
-                yield event
+                    yield event
+                    if worker in self._workers:
+                        yield from self._dispatch(worker, pending)
+                    elif pending:
+                        yield from self._dispatch(self._start_worker(), pending)
         finally:
             self.stop()
 
-    def _reap_dead(self, running: dict[int, int]) -> Iterator[tuple[int, str]]:
-        """Tasks whose worker died mid-task, as failures; a replacement takes the rest."""
-        for process in list(self._processes):
-            if process.exitcode is None or process.pid not in running:
-                continue
-            index = running.pop(process.pid)
-            self._processes.remove(process)
-            code = process.exitcode
-            how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            self._tasks.put(None)  # the dead worker's end-of-work marker was never taken
-            self._start_worker()
-            yield index, f"the worker process died ({how}): out of memory, or killed"
+    def _dispatch(self, worker: _Worker, pending: list[tuple[int, Any]]) -> Iterator[Started]:
+        if not pending:
+            worker.task = None
+            return
+        index, argument = pending.pop()
+        worker.task = index
+        worker.conn.send((index, argument))
+        yield Started(index, worker.process.pid or 0)
 
-    def _require_workers(self) -> None:
-        """Workers that all exited without a task (a broken environment) would leave the
-        parent waiting forever: say so instead."""
-        if self._processes and all(p.exitcode is not None for p in self._processes):
-            with contextlib.suppress(queue.Empty):  # the last events may still be in flight
-                self._late.append(self._events.get(timeout=1.0))
-                return
-            codes = sorted({p.exitcode for p in self._processes})
-            raise CourseError(
-                f"every search worker exited before finishing (exit codes {codes}); "
-                "the error each printed is above"
-            )
+    def _receive(self, worker: _Worker) -> Finished:
+        """The worker's answer, or (it died: EOF on its pipe) its task's failure."""
+        try:
+            event = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(STOP_GRACE_S)
+            self._workers.remove(worker)
+            worker.conn.close()
+            code = worker.process.exitcode
+            if code is None:
+                how = "its pipe closed"
+            elif code < 0:
+                how = f"signal {signal.Signals(-code).name}"
+            else:
+                how = f"exit code {code}"
+            error = f"the worker process died ({how}): out of memory, or killed"
+            return Finished(worker.task if worker.task is not None else -1, None, error, 0.0)
+        return event
 
     def stop(self) -> None:
-        """SIGTERM every worker, SIGKILL those still there after the grace, reap all."""
+        """Tell idle workers to finish, SIGTERM the busy ones, SIGKILL any still there after
+        the grace period, and reap them all."""
         if self._stopped:
             return
         self._stopped = True
-        for process in self._processes:
-            if process.is_alive():
-                process.terminate()
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+            if worker.task is not None and worker.process.is_alive():
+                worker.process.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
-        for process in self._processes:
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
-                process.kill()
-                process.join()
-        self._processes.clear()
-        for channel in (self._tasks, self._events):
-            channel.cancel_join_thread()  # undelivered tasks must not block the exit
-            channel.close()
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._workers.clear()
 
     def pids(self) -> list[int]:
         """Process ids of the live workers (for tests that prove none is left)."""
-        return [p.pid for p in self._processes if p.pid is not None and p.is_alive()]
+        return [w.process.pid for w in self._workers if w.process.is_alive() and w.process.pid]
