@@ -8,6 +8,10 @@ trainee's rather than the course's example.  Everywhere else (a laptop
 without a cluster, CI) the lab renders and validates the manifests, says why
 it stops there, and never fails for lack of a cluster: :func:`deploy_problem`
 is that decision, with the reason to print.
+
+Application 5 does the same with Argo Workflows' ``argo`` command:
+:func:`argo_problem` says whether workflows can be submitted from here, and
+:func:`submit_workflow` submits one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from course_lib.errors import CourseError
@@ -23,6 +29,8 @@ from course_lib.errors import CourseError
 PROBE_TIMEOUT_S = 5
 """How long the "can I deploy?" probe waits for the cluster's answer."""
 KUBECTL_TIMEOUT_S = 120.0
+ARGO_TIMEOUT_S = 60.0
+"""How long ``argo submit`` may take: it only creates the Workflow object, it does not wait."""
 
 EXAMPLE_VALUES = {
     "image_repository": "ghcr.io/jdupont/mlops-course",
@@ -34,24 +42,44 @@ EXAMPLE_VALUES = {
 pods would pull an image that does not exist and ask another user's MLflow."""
 
 
-def _run(words: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """kubectl with ``words``; CourseError when it is missing or does not finish in time."""
-    executable = shutil.which("kubectl")
-    shown = shlex.join(["kubectl", *words])
+def _execute(
+    tool: str, words: list[str], timeout: float, missing: str, where: str
+) -> subprocess.CompletedProcess[str]:
+    """``tool words...``; CourseError when it is missing (``missing`` says what to do) or
+    does not finish in time (``where`` says how to see where it connects)."""
+    executable = shutil.which(tool)
+    shown = shlex.join([tool, *words])
     if executable is None:
-        raise CourseError(
-            f"`{shown}`: kubectl is not installed here; on SSP Cloud, run it in the VSCode "
-            "service's terminal, where kubectl is configured for your namespace"
-        )
+        raise CourseError(f"`{shown}`: {missing}")
     try:
         return subprocess.run(
             [executable, *words], capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         raise CourseError(
-            f"`{shown}` did not finish within {timeout:g} s: is the cluster reachable? "
-            "(`kubectl cluster-info` says where kubectl connects)"
+            f"`{shown}` did not finish within {timeout:g} s: is the cluster reachable? ({where})"
         ) from None
+
+
+def _failed(
+    tool: str, words: list[str], result: subprocess.CompletedProcess[str], silent: str
+) -> CourseError:
+    """The command and the tool's own message (its stderr), which usually says exactly
+    what is wrong; ``silent`` when it said nothing."""
+    message = (result.stderr.strip() or result.stdout.strip())[-2_000:]
+    shown = shlex.join([tool, *words])
+    return CourseError(f"`{shown}` failed (exit {result.returncode}): {message or silent}")
+
+
+def _run(words: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """kubectl with ``words``; CourseError when it is missing or does not finish in time."""
+    missing = (
+        "kubectl is not installed here; on SSP Cloud, run it in the VSCode "
+        "service's terminal, where kubectl is configured for your namespace"
+    )
+    return _execute(
+        "kubectl", words, timeout, missing, "`kubectl cluster-info` says where kubectl connects"
+    )
 
 
 def kubectl(*args: Any, timeout: float = KUBECTL_TIMEOUT_S) -> str:
@@ -64,11 +92,7 @@ def kubectl(*args: Any, timeout: float = KUBECTL_TIMEOUT_S) -> str:
     words = [str(arg) for arg in args]
     result = _run(words, timeout)
     if result.returncode != 0:
-        message = (result.stderr.strip() or result.stdout.strip())[-2_000:]
-        raise CourseError(
-            f"`{shlex.join(['kubectl', *words])}` failed (exit {result.returncode}): "
-            f"{message or 'no message from kubectl'}"
-        )
+        raise _failed("kubectl", words, result, "no message from kubectl")
     return result.stdout
 
 
@@ -136,3 +160,68 @@ def argocd_installed() -> bool:
     except CourseError:
         return False
     return "applications.argoproj.io" in names.split()
+
+
+# --- Argo Workflows ----------------------------------------------------------------------
+
+
+def _argo(words: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    missing = (
+        "the argo command is not installed here; install the Argo Workflows CLI "
+        "(github.com/argoproj/argo-workflows/releases) or run the workflow from the Argo UI"
+    )
+    where = "argo uses kubectl's configuration: `kubectl config current-context`"
+    return _execute("argo", words, timeout, missing, where)
+
+
+def argo_problem(namespace: str | None = None) -> str | None:
+    """Why workflows cannot be submitted from here with ``argo``; None when they can.
+
+    ``argo list`` in the namespace is the probe: it answers only when the
+    command is installed, a cluster is configured and reachable, Argo
+    Workflows is installed on it, and we may read workflows there.
+    """
+    if shutil.which("argo") is None:
+        return "the argo command is not installed"
+    words = ["list", "--output", "name", f"--request-timeout={PROBE_TIMEOUT_S}s"]
+    words += ["--namespace", namespace] if namespace else []
+    try:
+        result = _argo(words, 3 * PROBE_TIMEOUT_S)
+    except CourseError as exc:
+        return str(exc)
+    if result.returncode == 0:
+        return None
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    return (
+        f"argo reaches no Argo Workflows: {errors[-1] if errors else f'exit {result.returncode}'}"
+    )
+
+
+def argo_available(namespace: str | None = None) -> bool:
+    """True when ``argo`` is installed and a cluster with Argo Workflows answers it."""
+    return argo_problem(namespace) is None
+
+
+def submit_workflow(
+    path: Path | str,
+    parameters: Mapping[str, Any] | None = None,
+    namespace: str | None = None,
+    timeout: float = ARGO_TIMEOUT_S,
+) -> str:
+    """``argo submit`` a workflow file (``-p name=value`` for each of ``parameters``) and
+    return the new workflow's name (``argo get NAME``, ``argo logs NAME``).
+
+    It returns once the workflow is created, not when it finishes. On failure,
+    :class:`CourseError` with argo's own message (a forbidden namespace, a
+    missing parameter, a workflow the controller refuses).
+    """
+    words = ["submit", "--output", "name"]
+    words += ["--namespace", namespace] if namespace else []
+    for name, value in (parameters or {}).items():
+        words += ["--parameter", f"{name}={value}"]
+    words.append(str(path))
+    result = _argo(words, timeout)
+    names = result.stdout.split()
+    if result.returncode != 0 or not names:
+        raise _failed("argo", words, result, "no workflow name in its output")
+    return names[-1]

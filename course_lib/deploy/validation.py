@@ -11,6 +11,10 @@ than being silently dropped by the cluster:
 - the ArgoCD ``Application``: the schema inside ArgoCD's CRD (a copy ships in
   ``resources/schemas/``), closed the way the API server's strict field
   validation closes it;
+- Argo ``Workflow``, ``WorkflowTemplate``, ``CronWorkflow``: Argo Workflows'
+  JSON schema (a copy ships in ``resources/schemas/``), every definition closed
+  the same way; then the names that must point somewhere (entrypoint, called
+  templates, dependencies, parameters) and every image pinned;
 - GitHub Actions workflows: the schema check-jsonschema vendors;
 - Dockerfiles: parsed by dockerfile-parse, then checked for the few rules a
   deployable image must follow (pinned base, non-root user, a port, a health
@@ -47,6 +51,11 @@ KUBERNETES_VERSION = "1.30"
 """The Kubernetes release the core kinds are checked against (one kubernetes-validate bundles)."""
 ARGOCD_CRD = "argocd-application-crd.yaml"
 ARGOCD_API_VERSION = "argoproj.io/v1alpha1"
+ARGO_WORKFLOWS_SCHEMA = "argo-workflows.schema.json"
+ARGO_API_VERSION = "argoproj.io/v1alpha1"
+"""Argo Workflows' group and version (the same as ArgoCD's)."""
+ARGO_WORKFLOW_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+"""The Argo Workflows kinds checked offline (apiVersion argoproj.io/v1alpha1, like ArgoCD's)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,10 @@ def _schema_problems(
 
 def _subject(document: Mapping[str, Any]) -> str:
     metadata = document.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = metadata.get("name") or (
+        f"{metadata['generateName']}..." if metadata.get("generateName") else None
+    )
     return f"{document.get('kind', '?')} {name or '(no name)'}"
 
 
@@ -266,10 +278,216 @@ def check_application(document: Mapping[str, Any], file: str = "") -> list[Probl
     return problems
 
 
+# --- Argo Workflows ---------------------------------------------------------------------
+
+
+ARGO_WIDENED = {
+    "io.k8s.apimachinery.pkg.util.intstr.IntOrString": {"type": ["string", "integer"]},
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": {"type": ["string", "number"]},
+}
+"""Definitions the published schema narrows to strings, as the API server reads them:
+``limit: 3`` and ``cpu: 1`` are accepted by the cluster (and by kubernetes-validate's
+schemas of the core kinds), so failing them offline would be a false alarm."""
+
+
+@cache
+def _argo_definitions() -> dict[str, Any]:
+    """Every definition of Argo Workflows' schema, each closed by :func:`close_schema`.
+
+    Closing the top level is not enough: a Workflow's fields are reached through
+    ``$ref`` s (spec -> WorkflowSpec -> Template -> Container...), and each
+    target is its own definition, so every one of them is closed.
+    """
+    with resource_path("schemas", ARGO_WORKFLOWS_SCHEMA).open(encoding="utf-8") as handle:
+        schema = json.load(handle)
+    definitions = {name: close_schema(d) for name, d in schema["definitions"].items()}
+    return {**definitions, **ARGO_WIDENED}
+
+
+@cache
+def _argo_validator(kind: str) -> jsonschema.protocols.Validator:
+    """The validator of one kind: its definition, with every other one to resolve ``$ref`` s.
+
+    Against the top-level ``oneOf`` over every kind, a typo in a Workflow would be
+    reported as "not valid under any of the given schemas"; against the kind's
+    own definition, it is reported at its field.
+    """
+    schema = {
+        "$ref": f"#/definitions/io.argoproj.workflow.v1alpha1.{kind}",
+        "definitions": _argo_definitions(),
+    }
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _workflow_spec(document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(field path, spec) of what runs: ``spec``, or a CronWorkflow's ``spec.workflowSpec``."""
+    spec = document.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    if document.get("kind") == "CronWorkflow":
+        inner = spec.get("workflowSpec")
+        return "spec.workflowSpec", inner if isinstance(inner, dict) else {}
+    return "spec", spec
+
+
+def _templates(prefix: str, spec: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(field path, template) of every template of a workflow's spec."""
+    templates = spec.get("templates")
+    return [
+        (f"{prefix}.templates[{index}]", template)
+        for index, template in enumerate(templates if isinstance(templates, list) else [])
+        if isinstance(template, dict)
+    ]
+
+
+def _images(template: Any) -> list[tuple[str, Any]]:
+    """(field path relative to the template, image) of every container a template runs."""
+    if not isinstance(template, dict):
+        return []
+    found = []
+    for key in ("container", "script"):
+        if isinstance(template.get(key), dict) and "image" in template[key]:
+            found.append((f"{key}.image", template[key]["image"]))
+    lists = {key: template.get(key) for key in ("initContainers", "sidecars")}
+    container_set = template.get("containerSet")
+    if isinstance(container_set, dict):
+        lists["containerSet.containers"] = container_set.get("containers")
+    for key, containers in lists.items():
+        for index, container in enumerate(containers if isinstance(containers, list) else []):
+            if isinstance(container, dict) and "image" in container:
+                found.append((f"{key}[{index}].image", container["image"]))
+    return found
+
+
+_PARAMETER_REFERENCE = re.compile(r"\{\{\s*(inputs|workflow)\.parameters\.([\w-]+)\s*\}\}")
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _parameter_names(holder: Any) -> list[str]:
+    """Names of ``holder.parameters`` (a template's ``inputs``, a spec's ``arguments``)."""
+    parameters = holder.get("parameters") if isinstance(holder, dict) else None
+    if not isinstance(parameters, list):
+        return []
+    return [str(p["name"]) for p in parameters if isinstance(p, dict) and "name" in p]
+
+
+def _unknown(kind: str, name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known) or 'none'}"
+    return f"no {kind} named {name!r} ({hint})"
+
+
+def _reference_problems(document: Mapping[str, Any], file: str, subject: str) -> list[Problem]:
+    """Names that point nowhere, which no schema can see and Argo only reports when the
+    workflow is submitted: the entrypoint, the template each step or task calls, a
+    task's dependencies, and the ``{{inputs.parameters.X}}`` and
+    ``{{workflow.parameters.X}}`` a template reads."""
+    prefix, spec = _workflow_spec(document)
+    templates = _templates(prefix, spec)
+    problems: list[Problem] = []
+    names: dict[str, str] = {}
+    for where, template in templates:
+        name = str(template.get("name"))
+        if name in names:
+            problems.append(
+                Problem(file, f"{where}.name", f"template {name!r} is also {names[name]}", subject)
+            )
+        names.setdefault(name, where)
+    known = list(names)
+    entrypoint = spec.get("entrypoint")
+    if isinstance(entrypoint, str) and entrypoint not in names:
+        problems.append(
+            Problem(file, f"{prefix}.entrypoint", _unknown("template", entrypoint, known), subject)
+        )
+    declared = _parameter_names(spec.get("arguments"))
+    # A template (WorkflowTemplate...) may read parameters the Workflow using it declares;
+    # a Workflow that takes its spec from one (workflowTemplateRef) gets them from there.
+    complete = document.get("kind") in ("Workflow", "CronWorkflow")
+    complete = complete and "workflowTemplateRef" not in spec
+    for where, template in templates:
+        calls: list[tuple[str, Any]] = []
+        groups = template.get("steps")
+        for i, group in enumerate(groups if isinstance(groups, list) else []):
+            for j, step in enumerate(group if isinstance(group, list) else []):
+                calls.append((f"{where}.steps[{i}][{j}]", step))
+        dag = template.get("dag")
+        tasks = dag.get("tasks") if isinstance(dag, dict) else None
+        tasks = [t for t in tasks if isinstance(t, dict)] if isinstance(tasks, list) else []
+        task_names = [str(t.get("name")) for t in tasks]
+        for i, task in enumerate(tasks):
+            calls.append((f"{where}.dag.tasks[{i}]", task))
+            dependencies = task.get("dependencies")
+            for k, dependency in enumerate(dependencies if isinstance(dependencies, list) else []):
+                if str(dependency) not in task_names:
+                    message = _unknown("task", str(dependency), task_names)
+                    problems.append(
+                        Problem(file, f"{where}.dag.tasks[{i}].dependencies[{k}]", message, subject)
+                    )
+        for call_where, call in calls:
+            called = call.get("template") if isinstance(call, dict) else None
+            if isinstance(called, str) and called not in names:
+                message = _unknown("template", called, known)
+                problems.append(Problem(file, f"{call_where}.template", message, subject))
+        inputs = _parameter_names(template.get("inputs"))
+        for scope, name in sorted(
+            {m.groups() for text in _strings(template) for m in _PARAMETER_REFERENCE.finditer(text)}
+        ):
+            own = inputs if scope == "inputs" else declared
+            if name not in own and (scope == "inputs" or complete):
+                what = "input parameter" if scope == "inputs" else "workflow parameter"
+                message = f"{{{{{scope}.parameters.{name}}}}}: {_unknown(what, name, own)}"
+                problems.append(Problem(file, where, message, subject))
+    return problems
+
+
+def check_argo_workflow(document: Mapping[str, Any], file: str = "") -> list[Problem]:
+    """Problems of an Argo ``Workflow``, ``WorkflowTemplate`` or ``CronWorkflow``.
+
+    The schema is Argo Workflows' own (``resources/schemas/``), closed, and
+    checked against the definition of the document's kind; then the names
+    that must point somewhere (:func:`_reference_problems`); then every image
+    a template runs must be pinned (a full version tag, a commit sha or a
+    digest), never ``latest``: a retried step or a re-submitted workflow
+    would silently run other code. An image written as a ``{{...}}``
+    expression is only known at run time and is not judged here.
+    """
+    subject = _subject(document)
+    kind = document.get("kind")
+    if document.get("apiVersion") != ARGO_API_VERSION or kind not in ARGO_WORKFLOW_KINDS:
+        message = (
+            f"{document.get('apiVersion')} {kind} is not an Argo workflow: "
+            f"expected {ARGO_API_VERSION} and one of {', '.join(ARGO_WORKFLOW_KINDS)}"
+        )
+        return [Problem(file, "kind", message, subject)]
+    problems = _schema_problems(_argo_validator(str(kind)), dict(document), file, subject)
+    problems += _reference_problems(document, file, subject)
+    prefix, spec = _workflow_spec(document)
+    templates = _templates(prefix, spec)
+    if isinstance(spec.get("templateDefaults"), dict):
+        templates.append((f"{prefix}.templateDefaults", spec["templateDefaults"]))
+    for where, template in templates:
+        for field_path, image in _images(template):
+            if not isinstance(image, str) or "{{" in image:
+                continue
+            if why := _unpinned(image):
+                problems.append(Problem(file, f"{where}.{field_path}", why, subject))
+    return problems
+
+
 # --- dispatch ----------------------------------------------------------------------------
 
 CUSTOM_KINDS: dict[tuple[str, str], Callable[[Mapping[str, Any], str], list[Problem]]] = {
     (ARGOCD_API_VERSION, "Application"): check_application,
+    **{(ARGO_API_VERSION, kind): check_argo_workflow for kind in ARGO_WORKFLOW_KINDS},
 }
 """Checks of custom resources by (apiVersion, kind); everything else is a core kind."""
 
@@ -283,11 +501,14 @@ def check_document(document: Any, file: str = "") -> list[Problem]:
     missing = [key for key in ("apiVersion", "kind") if not document.get(key)]
     if missing:
         return [Problem(file, key, "required field is missing", subject) for key in missing]
-    name = (document.get("metadata") or {}).get("name")
-    problems = []
-    if not name:
-        problems.append(Problem(file, "metadata.name", "required field is missing", subject))
+    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
     api_version, kind = str(document["apiVersion"]), str(document["kind"])
+    # A Workflow is created (`argo submit`, `kubectl create`), not applied: a
+    # generateName gives each submission its own name.
+    generated = kind == "Workflow" and metadata.get("generateName")
+    problems = []
+    if not metadata.get("name") and not generated:
+        problems.append(Problem(file, "metadata.name", "required field is missing", subject))
     custom = CUSTOM_KINDS.get((api_version, kind))
     if custom is None and api_version.split("/")[0] == "argoproj.io":
         known = ", ".join(f"{a} {k}" for a, k in CUSTOM_KINDS)
@@ -350,6 +571,8 @@ def check_workflow(workflow: Any, file: str = "") -> list[Problem]:
 # --- Dockerfiles -------------------------------------------------------------------------
 
 _FULL_VERSION = re.compile(r"\d+\.\d+\.\d+")
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+"""A full git commit sha: the tag CI gives the course's image, one per commit, never moved."""
 
 
 def _unpinned(image: str) -> str | None:
@@ -361,10 +584,10 @@ def _unpinned(image: str) -> str | None:
         return f"{image} has no tag, so Docker takes :latest, which moves: pin a full version"
     if tag == "latest":
         return f"{image}: latest moves under you; pin a full version (x.y.z) or a digest"
-    if not _FULL_VERSION.search(tag):
+    if not _FULL_VERSION.search(tag) and not _COMMIT_SHA.fullmatch(tag):
         return (
             f"{image}: tag {tag!r} is not a full version (x.y.z) and is moved by each release; "
-            "pin one such as 3.11.14-slim-bookworm, or a digest (@sha256:...)"
+            "pin one such as 3.11.14-slim-bookworm, a full commit sha, or a digest (@sha256:...)"
         )
     return None
 

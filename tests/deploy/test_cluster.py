@@ -126,3 +126,78 @@ def test_argocd_is_installed_when_the_cluster_knows_applications(tmp_path, monke
     assert cluster.argocd_installed() is True
     fake_kubectl(tmp_path, monkeypatch, "echo appprojects.argoproj.io")
     assert cluster.argocd_installed() is False
+
+
+# --- argo: submitting Application 5's workflows ---------------------------------------------
+
+
+def fake_argo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Path:
+    """Put an ``argo`` shell script first on PATH; it also writes its arguments to a file."""
+    calls = tmp_path / "argo-calls"
+    path = tmp_path / "argo"
+    path.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n{script}\n')
+    path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    return calls
+
+
+def test_without_argo_workflows_are_not_submitted_and_the_lab_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no argo
+    assert cluster.argo_available() is False
+    assert cluster.argo_problem() == "the argo command is not installed"
+    with pytest.raises(CourseError, match=r"`argo submit --output name w.yaml`: the argo command"):
+        cluster.submit_workflow("w.yaml")
+
+
+def test_argo_is_available_when_it_lists_workflows_in_the_namespace(tmp_path, monkeypatch):
+    calls = fake_argo(tmp_path, monkeypatch, "exit 0")
+    assert cluster.argo_available("user-alice") is True
+    assert calls.read_text().split() == [
+        "list", "--output", "name", f"--request-timeout={cluster.PROBE_TIMEOUT_S}s",
+        "--namespace", "user-alice",
+    ]  # fmt: skip
+
+
+def test_a_cluster_without_argo_workflows_is_explained(tmp_path, monkeypatch):
+    refused = "the server could not find the requested resource (get workflows.argoproj.io)"
+    fake_argo(tmp_path, monkeypatch, f'echo "time=x level=fatal msg={refused}" >&2; exit 1')
+    assert cluster.argo_available() is False
+    assert (
+        cluster.argo_problem()
+        == f"argo reaches no Argo Workflows: time=x level=fatal msg={refused}"
+    )
+
+
+def test_an_argo_that_hangs_counts_as_no_cluster(tmp_path, monkeypatch):
+    fake_argo(tmp_path, monkeypatch, "exec sleep 5")
+    monkeypatch.setattr(cluster, "PROBE_TIMEOUT_S", 0.1)
+    problem = cluster.argo_problem()
+    assert problem is not None and "did not finish within 0.3 s" in problem
+
+
+def test_submit_returns_the_new_workflow_s_name(tmp_path, monkeypatch):
+    calls = fake_argo(tmp_path, monkeypatch, 'echo "search-x7k2p"')
+    name = cluster.submit_workflow(
+        tmp_path / "search.yaml", {"rows": 50_000, "alias": ""}, namespace="user-alice"
+    )
+    assert name == "search-x7k2p"
+    assert calls.read_text() == (
+        f"submit --output name --namespace user-alice --parameter rows=50000 --parameter alias= "
+        f"{tmp_path}/search.yaml\n"
+    )
+
+
+def test_submit_failure_names_the_command_and_argo_s_message(tmp_path, monkeypatch):
+    message = (
+        'Failed to submit workflow: workflows.argoproj.io is forbidden: User "x" cannot create'
+    )
+    fake_argo(tmp_path, monkeypatch, f"echo '{message}' >&2; exit 1")
+    with pytest.raises(CourseError) as failed:
+        cluster.submit_workflow("infra/argo-workflows/hello-world.yaml")
+    assert str(failed.value) == (
+        "`argo submit --output name infra/argo-workflows/hello-world.yaml` failed (exit 1): "
+        f"{message}"
+    )
+    fake_argo(tmp_path, monkeypatch, "exec sleep 5")
+    with pytest.raises(CourseError, match=r"did not finish within 0\.2 s"):
+        cluster.submit_workflow("w.yaml", timeout=0.2)
