@@ -21,6 +21,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from course_lib import settings
 from course_lib.data.dataset import LoadReport, load_dataset, train_test_split
@@ -90,7 +91,25 @@ def _log_run_inputs(config: TrainConfig, report: LoadReport, train: pd.DataFrame
     with warnings.catch_warnings():  # a local path matches two equivalent source types
         warnings.filterwarnings("ignore", message="The specified dataset source can be")
         dataset = mlflow.data.from_pandas(train, source=report.source, name="training-data")
-    mlflow.log_input(dataset, context="training")
+    _log_input(dataset)
+
+
+def _log_input(dataset: Any, attempts: int = 4) -> None:
+    """``mlflow.log_input``, retried when another run registered the same dataset meanwhile.
+
+    MLflow 3.17's SQL store looks for the dataset, then inserts it: two runs of a
+    search logging the same data at the same moment both miss it, and the second
+    insert fails on the unique key (seen with two workers).  Asked again, the
+    server finds the row the other run wrote.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            mlflow.log_input(dataset, context="training")
+            return
+        except MlflowException as exc:
+            if attempt == attempts or "unique constraint" not in str(exc).lower():
+                raise
+            time.sleep(0.2 * attempt)
 
 
 def _held_out(frame: pd.DataFrame, report: LoadReport, test_size: float, seed: int):

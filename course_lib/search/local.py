@@ -75,6 +75,7 @@ def train_configuration(task: TrainTask) -> Trained:
     from course_lib.model.training import TrainConfig, run_training
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # a fresh process: as `course` sets it
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     plan = task.plan
     config = TrainConfig(
         data=plan.data, rows=plan.rows, seed=plan.seed, test_size=plan.test_size,

@@ -61,3 +61,48 @@ def test_too_little_data_is_logged_but_not_registered_unless_forced(mlflow_serve
     assert not MlflowClient().search_model_versions("name = 'fasttext-tiny'")
     forced = run_training(replace(tiny, force_register=True), status=lambda _: None)
     assert forced.model_version == "1"
+
+
+def test_a_dataset_logged_by_two_runs_at_once_is_retried_not_lost(monkeypatch):
+    """MLflow's SQL store checks then inserts: the slower of two concurrent runs hit
+    the unique key (seen with two search workers); asked again, it finds the row."""
+    from mlflow.exceptions import MlflowException
+
+    from course_lib.model import training
+
+    calls = []
+
+    def log_input(dataset, context):
+        calls.append(context)
+        if len(calls) == 1:
+            raise MlflowException("BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint "
+                                  "failed: datasets.experiment_id, datasets.name")  # fmt: skip
+
+    monkeypatch.setattr(training.mlflow, "log_input", log_input)
+    monkeypatch.setattr(training.time, "sleep", lambda seconds: None)
+    training._log_input(object())
+    assert calls == ["training", "training"]
+
+    def refused(dataset, context):
+        calls.append(context)
+        raise MlflowException("PERMISSION_DENIED: not yours")
+
+    calls.clear()
+    monkeypatch.setattr(training.mlflow, "log_input", refused)
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+        training._log_input(object())
+    assert len(calls) == 1  # other errors are not retried
+
+
+def test_the_retry_gives_up_after_its_attempts(monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    from course_lib.model import training
+
+    def always(dataset, context):
+        raise MlflowException("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(training.mlflow, "log_input", always)
+    monkeypatch.setattr(training.time, "sleep", lambda seconds: None)
+    with pytest.raises(MlflowException, match="unique constraint"):
+        training._log_input(object(), attempts=3)

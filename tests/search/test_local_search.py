@@ -1,0 +1,148 @@
+"""The search on one machine against a real tracking server: runs, failures, the best
+registered, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+from mlflow import MlflowClient
+
+from course_lib.search.grid import parse_grid
+from course_lib.search.local import SearchPlan, run_search
+from course_lib.search.selection import ROLE_TAG, SEARCH_TAG, SELECTION_METRIC
+from tests.search.training_tasks import train_unless_dim_7
+
+pytestmark = pytest.mark.slow
+ROWS = 1_500
+
+
+def search_runs(experiment: str, search_id: str):
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`{SEARCH_TAG}` = '{search_id}'"
+    )
+
+
+def test_two_workers_log_one_run_per_configuration_and_register_the_best(mlflow_server):
+    grid = parse_grid({"hyperparameters": {"dim": [7, 10, 12], "epoch": [5, 10]}})
+    plan = SearchPlan(grid, experiment="tests-search", rows=ROWS, workers=2,
+                      model_name="search-best", alias="champion")  # fmt: skip
+    lines: list[str] = []
+    result = run_search(plan, status=lines.append, task=train_unless_dim_7)
+
+    failed = {o.configuration.index for o in result.failed}
+    errors = {o.configuration.index: o.error for o in result.failed}
+    assert failed == {0, 1}, errors  # dim 7, both epochs: reported, and the others went on
+    assert all("dim 7 is refused by this test" in o.error for o in result.failed)
+    assert sum("FAILED" in line for line in lines) == 2 and "[6/6]" in " ".join(lines)
+
+    runs = search_runs("tests-search", plan.search_id)
+    training = [r for r in runs if r.data.tags.get(ROLE_TAG) != "selection"]
+    by_config = {int(r.data.tags["course.config"]): r for r in training}
+    assert sorted(by_config) == [2, 3, 4, 5]  # one run per configuration that trained
+    for outcome in result.outcomes:
+        if outcome.error is None:
+            logged = by_config[outcome.configuration.index]
+            assert logged.info.status == "FINISHED"
+            assert int(logged.data.params["dim"]) == outcome.configuration.params.dim
+            assert int(logged.data.params["epoch"]) == outcome.configuration.params.epoch
+            assert logged.data.params["thread"] == "1" and logged.data.params["seed"] == "0"
+            assert logged.data.params["corpus_rows"] == str(ROWS)
+            assert {SELECTION_METRIC, "dev_accuracy_subclass"} <= set(logged.data.metrics)
+
+    best = max(training, key=lambda r: r.data.metrics[SELECTION_METRIC])
+    selection = result.selection
+    assert selection.chosen.run_id == best.info.run_id
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("search-best", "champion")
+    assert version.version == selection.version and version.run_id == best.info.run_id
+    assert [r.data.tags.get("course.selected") for r in training].count("true") == 1
+    assert best.data.tags["course.selected"] == "true"
+
+    (record,) = [r for r in runs if r.data.tags.get(ROLE_TAG) == "selection"]
+    real = best.data.metrics["dev_accuracy_subclass"]
+    assert record.data.params["chosen_run_id"] == best.info.run_id
+    assert record.data.metrics["real_accuracy_subclass"] == pytest.approx(real)
+    assert (
+        record.data.metrics["real_accuracy_low"] < real < record.data.metrics["real_accuracy_high"]
+    )
+    assert record.data.params["runs_failed"] == "0"  # the failed two never reached MLflow
+
+
+def test_the_command_searches_a_grid_file_and_prints_the_table(mlflow_server, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("hyperparameters:\n  dim: [8, 16]\n")
+    out = subprocess.run(
+        [shutil.which("course"), "search", "--grid", str(grid), "--rows", str(ROWS),
+         "--workers", "2", "--register", "search-cli"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "chosen on the held-out split" in out.stdout
+    assert "registered search-cli v1" in out.stdout and "95 % interval" in out.stdout
+    assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_an_invalid_grid_is_refused_before_any_run(mlflow_server, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(json.dumps({"hyperparameters": {"dim": [8], "wordNgram": [1, 2]}}))
+    started = time.monotonic()
+    out = subprocess.run(
+        [shutil.which("course"), "search", "--grid", str(grid), "--experiment", "tests-refused"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "hyperparameters.wordNgram is not a fastText option (did you mean wordNgrams?)" in (
+        " ".join(out.stderr.split())
+    )
+    assert MlflowClient().get_experiment_by_name("tests-refused") is None
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_the_search_leaves_no_worker_and_no_running_run(
+    mlflow_server, tmp_path, signum
+):
+    """Ctrl-C (SIGINT) and a stop from outside (SIGTERM) stop every worker; their runs
+    end KILLED rather than RUNNING forever."""
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("hyperparameters:\n  epoch: [90, 100]\n  dim: [100]\n")  # minutes each
+    experiment = f"tests-interrupted-{signum.name}"
+    search = subprocess.Popen(
+        [shutil.which("course"), "search", "--grid", str(grid), "--rows", "20000",
+         "--workers", "2", "--experiment", experiment],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    started = 0
+    for line in search.stdout:
+        started += " started" in line
+        if started == 2:
+            break
+    workers = [p.pid for p in psutil.Process(search.pid).children(recursive=True)]
+    assert len(workers) >= 2
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _running_runs(experiment):
+        time.sleep(0.5)  # both workers have started their MLflow runs
+    search.send_signal(signum)
+    assert search.wait(timeout=60) != 0
+    gone = psutil.wait_procs([psutil.Process(p) for p in workers if psutil.pid_exists(p)], 15)[1]
+    assert gone == [], f"workers left behind: {gone}"
+    assert _running_runs(experiment) == []
+    statuses = [r.info.status for r in _all_runs(experiment)]
+    assert statuses and set(statuses) == {"KILLED"}
+
+
+def _all_runs(experiment: str):
+    found = MlflowClient().get_experiment_by_name(experiment)
+    return MlflowClient().search_runs([found.experiment_id]) if found else []
+
+
+def _running_runs(experiment: str):
+    return [r for r in _all_runs(experiment) if r.info.status == "RUNNING"]
