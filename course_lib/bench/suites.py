@@ -25,6 +25,7 @@ class Suite(StrEnum):
     serving = "serving"
     tracking = "tracking"
     monitoring = "monitoring"
+    search = "search"
 
     @property
     def default_output(self) -> Path:
@@ -51,6 +52,11 @@ MONITORING_TARGETS: dict[str, float] = {
     "rss_growth_max": 0.10,
 }
 """What each monitoring comparison must reach (the table's last column, ``meets_target``)."""
+
+SEARCH_ROWS = 50_000
+"""Corpus of the search suite: each training takes seconds, not the minute of the default."""
+SEARCH_SIZES = (4, 8, 16)
+"""Grid sizes the search suite times with 2 workers (the first is also run with 1)."""
 
 COMPARISON_COLUMNS = ("what", "simple approach", "course_lib", "ratio", "target")
 
@@ -259,4 +265,48 @@ def monitoring_summary(results: dict[str, Any], output: Path) -> str:
         f"({latency['on']['p50_ms']:.2f} ms); batch POST {batch['ratio']:.2f}x raw fastText; "
         f"{load['log_lines']:,} log lines for {load['predictions']:,} predictions and "
         f"{load['errors']} errors under load; {met} of 4 targets met; JSON in {output}"
+    )
+
+
+def search_table(results: dict[str, Any]) -> Table:
+    """1 worker against 2 on the same grid; then growth with the grid; the runner's cost."""
+    one, two, loop = results["one_worker"], results["two_workers"], results["plain_loop"]
+    n = two["configurations"]
+    table = _comparison(
+        f"local search, {results['rows']:,}-row corpus (ratios matter, not seconds)"
+    )
+    table.add_row(
+        f"grid of {n}: 1 worker vs {two['workers']}",
+        f"{one['seconds']:.1f} s (1 worker)",
+        f"{two['seconds']:.1f} s ({two['workers']} workers)",
+        f"{results['speedup']:.2f}x faster",
+        f">= {results['speedup_target']}x: {_verdict(results['meets_target'])}",
+    )
+    table.add_row(
+        f"grid of {n}: the runner's own cost",
+        f"{loop['seconds']:.1f} s (run_training in a loop)",
+        f"{one['seconds']:.1f} s (1 worker)",
+        f"{results['runner_overhead_per_run_s']:+.1f} s per run",
+        "",
+    )
+    for step in results["growth"]:
+        table.add_row(
+            f"grid of {step['configurations']}, {step['workers']} workers",
+            "",
+            f"{step['seconds']:.1f} s",
+            f"{step['seconds_per_configuration']:.1f} s per configuration",
+            "",
+        )
+    return table
+
+
+def search_summary(results: dict[str, Any], output: Path) -> str:
+    growth = ", ".join(
+        f"{g['configurations']}: {g['seconds_per_configuration']:.1f} s" for g in results["growth"]
+    )
+    return (
+        f"2 workers {results['speedup']:.2f}x faster than 1 "
+        f"(target {results['speedup_target']}x: {_verdict(results['meets_target'])}); "
+        f"seconds per configuration by grid size {growth}; runner overhead "
+        f"{results['runner_overhead_per_run_s']:+.1f} s per run; JSON in {output}"
     )

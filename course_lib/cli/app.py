@@ -38,11 +38,13 @@ MLFLOW_CLIENT_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 """MLflow's client settings for the course's commands (a value already set wins).
 
 One summary line per step is ours to print; MLflow's per-file download bars
-would drown it.  MLflow retries a failed request 7 times with a backoff
+would drown it, and so would its two "View run" lines per run (a search ends
+many runs; the commands print the run page once).  MLflow retries a failed request 7 times with a backoff
 factor of 2 (minutes, meant for rate-limited platforms): when the tracking
 server dies mid-training, a command sat silent for 514 s.  Two quick retries
 ride out a hiccup and then let the command say the server went away.

@@ -21,12 +21,18 @@ def bench(
         Suite,
         typer.Option(
             help="model (cleaning, prediction, training, accuracy), serving (the API), "
-            "tracking (the MLflow server) or monitoring (the prediction log and the ETL)."
+            "tracking (the MLflow server), monitoring (the prediction log and the ETL) "
+            "or search (the local search runner: 1 vs 2 workers)."
         ),
     ] = Suite.model,
     rows: Annotated[
-        int, typer.Option(min=1000, help="Model: corpus size for training.")
-    ] = settings.DEFAULT_ROWS,
+        int | None,
+        typer.Option(
+            min=1000,
+            help=f"Model, search: corpus size for training (model {settings.DEFAULT_ROWS:,}, "
+            f"search {suites.SEARCH_ROWS:,}).",
+        ),
+    ] = None,
     preprocess_rows: Annotated[
         int, typer.Option(min=100, help="Model: descriptions cleaned by both paths.")
     ] = suites.PREPROCESS_ROWS,
@@ -61,6 +67,10 @@ def bench(
             help="Monitoring: size at which the API's log file rotates under the sustained load.",
         ),
     ] = suites.LOG_MAX_BYTES,
+    grid_sizes: Annotated[
+        str,
+        typer.Option(help="Search: grid sizes timed with 2 workers, comma-separated."),
+    ] = ",".join(map(str, suites.SEARCH_SIZES)),
     output: Annotated[
         Path | None,
         typer.Option(help="Where to write the JSON (default: benchmarks/<suite>.json)."),
@@ -78,6 +88,13 @@ def bench(
         )
         _report(results, [suites.monitoring_table(results)], [], output, suites.monitoring_summary)
         return
+    if suite is Suite.search:
+        from course_lib.bench.search import run_search_benchmarks
+
+        sizes = _sizes(grid_sizes)
+        results = run_search_benchmarks(rows or suites.SEARCH_ROWS, sizes, status=say)
+        _report(results, [suites.search_table(results)], [], output, suites.search_summary)
+        return
     if suite is Suite.tracking:
         from course_lib.bench.tracking import run_tracking_benchmarks
 
@@ -93,10 +110,24 @@ def bench(
         return
     from course_lib.bench.model import run_benchmarks
 
+    rows = rows or settings.DEFAULT_ROWS
     say(f"benchmarking on a {rows:,}-row corpus (a few minutes)…")
     results = run_benchmarks(rows, preprocess_rows, tuple(range(seeds)))
     tables, notes = suites.model_tables(results), suites.model_notes(results)
     _report(results, tables, notes, output, suites.model_summary)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1 or max(sizes) > 200:
+        raise typer.BadParameter(
+            f"{text!r}: give grid sizes between 1 and 200, comma-separated, e.g. 4,8,16",
+            param_hint="--grid-sizes",
+        )
+    return sizes
 
 
 def _report(

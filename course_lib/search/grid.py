@@ -54,7 +54,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "minn": (0, 10),
     "maxn": (0, 10),
     "minCount": (1, 1000),
-    "bucket": (0, 2_000_000),
+    "bucket": (0, 1_000_000),
 }
 """Inclusive bounds per option: fastText refuses values outside them, or (``dim``,
 ``bucket``, ``epoch``) would need more memory or time than a pod of the course has."""

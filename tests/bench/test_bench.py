@@ -421,3 +421,50 @@ def test_monitoring_bench_runs_end_to_end(small_model, tmp_path):
     assert load["stdout_records"] == load["log_lines"] and "server_log" not in load
     assert load["memory_samples"] >= 2 and load["rss_first_mb"] > 50
     assert results["model_uri"].startswith(f"models:/{SMALL.model_name}/")
+
+
+@pytest.mark.slow  # trains 11 small models in worker processes
+def test_search_bench_compares_one_worker_with_two_and_a_plain_loop(tmp_path):
+    output = tmp_path / "search.json"
+    env = {**os.environ, "COLUMNS": "160"}
+    env.pop("MLFLOW_TRACKING_URI", None)  # the suite starts its own server on its own folder
+    out = subprocess.run(
+        [shutil.which("course"), "bench", "--suite", "search", "--rows", "3000",
+         "--grid-sizes", "2,3", "--output", str(output)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads(output.read_text())
+    one, two = results["one_worker"], results["two_workers"]
+    assert one["configurations"] == two["configurations"] == 2 and two["workers"] == 2
+    assert results["speedup"] == pytest.approx(one["seconds"] / two["seconds"])
+    assert [g["configurations"] for g in results["growth"]] == [2, 3]
+    assert all(g["failed"] == 0 for g in [one, *results["growth"]])
+    loop = results["plain_loop"]
+    overhead = (one["seconds"] - loop["seconds"]) / 2
+    assert results["runner_overhead_per_run_s"] == pytest.approx(overhead)
+    assert "1 worker vs 2" in out.stdout and "View run" not in out.stdout
+
+
+def test_search_table_and_summary_show_the_verdict():
+    growth = [
+        {"configurations": 4, "workers": 2, "seconds": 50.0, "seconds_per_configuration": 12.5}
+    ]
+    results = {
+        "rows": 50_000, "plain_loop": {"seconds": 80.0, "configurations": 4},
+        "one_worker": {"seconds": 90.0, "configurations": 4, "workers": 1},
+        "two_workers": growth[0], "growth": growth, "speedup": 1.8, "speedup_target": 1.6,
+        "meets_target": True, "runner_overhead_per_run_s": 2.5,
+    }  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(suites.search_table(results))
+    text = console.export_text()
+    assert "1.80x faster" in text and ">= 1.6x: met" in text and "+2.5 s per run" in text
+    summary = suites.search_summary(results | {"meets_target": False}, Path("x.json"))
+    assert "MISSED" in summary and "4: 12.5 s" in summary
+
+
+@pytest.mark.parametrize("sizes", ["", "4,x", "0,4", "4,500"])
+def test_search_bench_refuses_grid_sizes_it_cannot_run(sizes):
+    result = CliRunner().invoke(app, ["bench", "--suite", "search", "--grid-sizes", sizes])
+    assert result.exit_code == 2 and "--grid-sizes" in result.output
