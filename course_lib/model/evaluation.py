@@ -63,7 +63,9 @@ class Interval:
     rows: int
 
     def __str__(self) -> str:
-        return f"{self.accuracy:.3f} (95 % interval {self.low:.3f}–{self.high:.3f}, {self.rows} rows)"
+        return (
+            f"{self.accuracy:.3f} (95 % interval {self.low:.3f}–{self.high:.3f}, {self.rows} rows)"
+        )
 
 
 def accuracy_interval(accuracy: float, rows: int) -> Interval:

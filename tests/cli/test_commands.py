@@ -39,7 +39,7 @@ def test_every_option_and_argument_says_what_it_is(name):
     ("args", "valid"),
     [
         (["train", "--loss", "magic"], ["ova", "softmax", "hs", "ns"]),
-        (["bench", "--suite", "fast"], ["model", "serving", "tracking", "monitoring"]),
+        (["bench", "--suite", "fast"], ["model", "serving", "tracking", "monitoring", "search"]),
     ],
 )
 def test_a_bad_choice_is_a_usage_error_listing_the_valid_values(args, valid):
