@@ -50,6 +50,7 @@ from hera.workflows import (
 from hera.workflows.models import (
     Backoff,
     Capabilities,
+    ContinueOn,
     PodGC,
     PodSecurityContext,
     SeccompProfile,
@@ -383,6 +384,9 @@ def search(
             # One step per item of the JSON list search-grid printed, all in this group.
             with_param="{{steps.expand.outputs.result}}",
             arguments={n: f"{{{{item.{n}}}}}" for n in names},
+            # A configuration that fails for good (its retries spent) must not stop the
+            # selection: the best is chosen among the runs that finished, as locally.
+            continue_on=ContinueOn(failed=True),
         )
         Step(name="select", template=select)
     return workflow

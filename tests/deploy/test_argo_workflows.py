@@ -162,6 +162,15 @@ def test_search_parameters_come_from_the_values_and_the_grid(values):
     assert document["spec"]["parallelism"] == workflows.DEFAULT_PARALLELISM
 
 
+def test_search_selects_among_the_configurations_that_trained_even_if_one_failed():
+    """Without continueOn, one configuration failing for good fails the group and the
+    selection never runs: the local runner chooses among those that succeeded, so must this."""
+    (expand,), (train,), (select,) = template(committed("search.yaml"), "search")["steps"]
+    assert train["withParam"] == "{{steps.expand.outputs.result}}"
+    assert train["continueOn"] == {"failed": True}
+    assert "continueOn" not in expand and select["template"] == "select-best"
+
+
 def test_search_bounds_resources_parallelism_time_and_leftovers(values):
     grid = parse_grid_text('{"hyperparameters": {"dim": [10, 20, 30]}}', "test")
     document = yaml.safe_load(workflows.render_search(values, grid, parallelism=2))
