@@ -173,3 +173,49 @@ def test_the_image_serves_a_registered_model_as_its_user(
             assert uid_line.split()[1] == image.user.split(":")[0], "the API runs as USER"
     finally:
         stop_api(api)
+
+
+def test_the_image_runs_the_search_workflow_s_three_pods(
+    image: Replay, mlflow_server: str, tmp_path: Path
+) -> None:
+    """The search workflow's pods run the API's image (runtime dependencies only, no
+    hera): its three commands, as rendered, run there as its user, end to end."""
+    import yaml
+
+    from course_lib.deploy.manifests import VALUES_FILE, load_values
+    from course_lib.search import workflows
+    from course_lib.search.grid import parse_grid_text
+    from tests.deploy.test_argo_workflows import pod_command, substitute, template
+
+    grid = parse_grid_text('{"hyperparameters": {"dim": [8, 12]}}', "test")
+    document = yaml.safe_load(workflows.render_search(load_values(ROOT / VALUES_FILE), grid))
+    parameters = {p["name"]: p["value"] for p in document["spec"]["arguments"]["parameters"]}
+    parameters |= {"rows": "1500", "model-name": "image-search", "alias": "",
+                   "experiment": "tests-image-search", "tracking-uri": mlflow_server}  # fmt: skip
+    variables = {f"workflow.parameters.{k}": v for k, v in parameters.items()}
+    variables["workflow.name"] = "search-image1"
+    env = {**image.env, "TMPDIR": str(image.root / "tmp"), "MLFLOW_TRACKING_URI": mlflow_server,
+           "COURSE_STATE_DIR": str(image.root / "tmp" / "course")}  # fmt: skip
+    course = str(image.path("/app/.venv/bin") / "course")
+
+    def run(name: str, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        args = pod_command(document, name, {**variables, **extra})
+        return subprocess.run(as_user(image, [course, *args]), env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+
+    expanded = run("expand-grid", {})
+    assert expanded.returncode == 0, expanded.stderr[-1000:]
+    items = json.loads(expanded.stdout)
+    (train_step,) = template(document, "search")["steps"][1]
+    for item in items:
+        inputs = {
+            f"inputs.parameters.{a['name']}": substitute(
+                a["value"], {f"item.{k}": str(v) for k, v in item.items()}
+            )
+            for a in train_step["arguments"]["parameters"]
+        }
+        trained = run("train", inputs)
+        assert trained.returncode == 0, trained.stderr[-1000:]
+    selected = run("select-best", {})
+    assert selected.returncode == 0, selected.stderr[-1000:]
+    assert "best of 2 run(s)" in selected.stdout and "registered image-search v1" in selected.stdout
