@@ -153,7 +153,10 @@ def run_search(
     A configuration that fails is reported with its error and the others go
     on; Ctrl-C (or SIGTERM/SIGHUP) stops every worker and marks their runs
     KILLED before the interrupt goes on up.  Needs a tracking URI set
-    (``course search`` starts one).
+    (``course search`` starts one).  Workers are spawned, and a spawned
+    process imports the main module again: from a script of your own, call
+    this under ``if __name__ == "__main__":`` (a notebook or ``course search``
+    needs nothing).
     """
     configurations = plan.grid.configurations()
     started = time.perf_counter()
