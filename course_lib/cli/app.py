@@ -39,15 +39,21 @@ MLFLOW_CLIENT_ENV = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
 }
 """MLflow's client settings for the course's commands (a value already set wins).
 
 One summary line per step is ours to print; MLflow's per-file download bars
-would drown it, and so would its two "View run" lines per run (a search ends
-many runs; the commands print the run page once).  MLflow retries a failed request 7 times with a backoff
-factor of 2 (minutes, meant for rate-limited platforms): when the tracking
-server dies mid-training, a command sat silent for 514 s.  Two quick retries
-ride out a hiccup and then let the command say the server went away.
+would drown it, and so would its two "View run" lines per run and its INFO
+lines (a search ends many runs; the commands print the run page once).
+MLflow sets its loggers' level from ``MLFLOW_LOGGING_LEVEL`` when it is
+imported, after :func:`main` runs, so the level goes through the environment,
+which the search's worker processes inherit too.
+
+MLflow retries a failed request 7 times with a backoff factor of 2 (minutes,
+meant for rate-limited platforms): when the tracking server dies mid-training,
+a command sat silent for 514 s.  Two quick retries ride out a hiccup and then
+let the command say the server went away.
 """
 
 
