@@ -282,6 +282,21 @@ def search_table(results: dict[str, Any]) -> Table:
         f"{results['speedup']:.2f}x faster",
         f">= {results['speedup_target']}x: {_verdict(results['meets_target'])}",
     )
+    ceiling = results["machine_ceiling"]
+    table.add_row(
+        "2 processes at once on this machine",
+        f"{2 * ceiling['one_process_s']:.1f} s (2 busy loops in turn)",
+        f"{ceiling['two_processes_s']:.1f} s (side by side)",
+        f"{ceiling['ceiling']:.2f}x: the ceiling",
+        "2.0x on two free cores",
+    )
+    table.add_row(
+        f"grid of {n}: {two['workers']} workers against the ceiling",
+        "",
+        "",
+        f"{results['efficiency']:.0%} of it",
+        f">= {results['efficiency_target']:.0%}: {_verdict(results['meets_efficiency_target'])}",
+    )
     table.add_row(
         f"grid of {n}: the runner's own cost",
         f"{loop['seconds']:.1f} s (run_training in a loop)",
@@ -306,7 +321,11 @@ def search_summary(results: dict[str, Any], output: Path) -> str:
     )
     return (
         f"2 workers {results['speedup']:.2f}x faster than 1 "
-        f"(target {results['speedup_target']}x: {_verdict(results['meets_target'])}); "
+        f"(target {results['speedup_target']}x: {_verdict(results['meets_target'])}), "
+        f"{results['efficiency']:.0%} of the machine's "
+        f"{results['machine_ceiling']['ceiling']:.2f}x ceiling "
+        f"(target {results['efficiency_target']:.0%}: "
+        f"{_verdict(results['meets_efficiency_target'])}); "
         f"seconds per configuration by grid size {growth}; runner overhead "
         f"{results['runner_overhead_per_run_s']:+.1f} s per run; JSON in {output}"
     )

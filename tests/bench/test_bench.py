@@ -443,6 +443,11 @@ def test_search_bench_compares_one_worker_with_two_and_a_plain_loop(tmp_path):
     loop = results["plain_loop"]
     overhead = (one["seconds"] - loop["seconds"]) / 2
     assert results["runner_overhead_per_run_s"] == pytest.approx(overhead)
+    ceiling = results["machine_ceiling"]
+    assert ceiling["ceiling"] == pytest.approx(
+        2 * ceiling["one_process_s"] / ceiling["two_processes_s"]
+    )
+    assert results["efficiency"] == pytest.approx(results["speedup"] / ceiling["ceiling"])
     assert "1 worker vs 2" in out.stdout and "View run" not in out.stdout
 
 
@@ -455,11 +460,14 @@ def test_search_table_and_summary_show_the_verdict():
         "one_worker": {"seconds": 90.0, "configurations": 4, "workers": 1},
         "two_workers": growth[0], "growth": growth, "speedup": 1.8, "speedup_target": 1.6,
         "meets_target": True, "runner_overhead_per_run_s": 2.5,
+        "machine_ceiling": {"one_process_s": 2.0, "two_processes_s": 2.1, "ceiling": 1.9},
+        "efficiency": 1.8 / 1.9, "efficiency_target": 0.85, "meets_efficiency_target": True,
     }  # fmt: skip
     console = Console(width=200, record=True)
     console.print(suites.search_table(results))
     text = console.export_text()
     assert "1.80x faster" in text and ">= 1.6x: met" in text and "+2.5 s per run" in text
+    assert "1.90x: the ceiling" in text and "95% of it" in text and ">= 85%: met" in text
     summary = suites.search_summary(results | {"meets_target": False}, Path("x.json"))
     assert "MISSED" in summary and "4: 12.5 s" in summary
 
