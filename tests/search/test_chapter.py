@@ -43,3 +43,11 @@ def test_the_error_shown_is_the_one_a_misspelt_option_gets():
     with pytest.raises(GridInvalid) as refused:
         parse_grid_text("hyperparameters:\n  wordNgram: [1, 2]\n", source)
     assert str(refused.value) == shown.strip()
+
+
+def test_the_retry_strategy_shown_is_every_course_pod_s():
+    (shown,) = [b for b in blocks("yaml") if b.startswith("retryStrategy:")]
+    workflow = yaml.safe_load((ROOT / "infra" / "argo-workflows" / "search.yaml").read_text())
+    pods = [t for t in workflow["spec"]["templates"] if "container" in t]
+    assert len(pods) == 3
+    assert all(t["retryStrategy"] == yaml.safe_load(shown)["retryStrategy"] for t in pods)
