@@ -20,12 +20,14 @@ import pandas as pd
 import yaml
 
 from course_lib.checks import CheckFailed, is_stub, passed, require
+from course_lib.errors import CourseError
 from course_lib.search.selection import (
     CONFIG_TAG,
     REPORTED_METRIC,
     ROLE_TAG,
     SEARCH_TAG,
     SELECTION_METRIC,
+    tagged_runs,
 )
 from course_lib.settings import DEFAULT_ALIAS, DEFAULT_MODEL_NAME, SEARCH_EXPERIMENT
 
@@ -284,19 +286,10 @@ def check_grid(grid_data: Any) -> None:
 def search_table(search_id: str, experiment: str) -> tuple[pd.DataFrame, set[str]]:
     """The search's training runs as the tracking server has them (run_id, status, config,
     params.*, metrics.*), and the ids of its selection run(s)."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise CheckFailed(
-            f"no experiment {experiment!r} on the tracking server {client.tracking_uri}: "
-            "run the search cell first"
-        )
-    runs = client.search_runs(
-        [found.experiment_id], filter_string=f"tags.`{SEARCH_TAG}` = '{search_id}'",
-        max_results=1000,
-    )  # fmt: skip
+    try:
+        runs = tagged_runs(experiment, search_id)
+    except CourseError as exc:
+        raise CheckFailed(f"{exc}; run the search cell first") from exc
     selection = {r.info.run_id for r in runs if r.data.tags.get(ROLE_TAG) == "selection"}
     rows = [
         {

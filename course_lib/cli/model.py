@@ -13,7 +13,15 @@ from rich.table import Table
 
 from course_lib import settings
 from course_lib.cli.app import app, console, say
-from course_lib.cli.options import Alias, ModelName, Version, load_model, model_reference
+from course_lib.cli.options import (
+    Alias,
+    CorpusRows,
+    ModelName,
+    TrainingData,
+    Version,
+    load_model,
+    model_reference,
+)
 from course_lib.data.examples import EXAMPLES
 from course_lib.model.fasttext_model import Hyperparameters, Loss
 from course_lib.model.limits import MAX_K
@@ -28,13 +36,8 @@ _LOSS = Loss(_FT.loss)
 
 @app.command()
 def train(
-    data: Annotated[
-        str | None,
-        typer.Option(help="Parquet/CSV path, https URL or s3:// URI (default: generated corpus)."),
-    ] = None,
-    rows: Annotated[
-        int, typer.Option(min=1, help="Size of the generated corpus.")
-    ] = settings.DEFAULT_ROWS,
+    data: TrainingData = None,
+    rows: CorpusRows = settings.DEFAULT_ROWS,
     seed: Annotated[
         int, typer.Option(help="Seed of the corpus and of the split.")
     ] = settings.DEFAULT_SEED,

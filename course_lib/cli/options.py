@@ -28,6 +28,11 @@ Alias = Annotated[
     str | None,
     typer.Option("--alias", help="Alias, e.g. champion: the same as --version champion."),
 ]
+TrainingData = Annotated[
+    str | None,
+    typer.Option(help="Parquet/CSV path, https URL or s3:// URI (default: generated corpus)."),
+]
+CorpusRows = Annotated[int, typer.Option(min=1, help="Size of the generated corpus.")]
 
 
 def model_reference(version: str | None, alias: str | None) -> str | None:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from course_lib import settings
 from course_lib.cli.app import app, console, say
+from course_lib.cli.options import CorpusRows, TrainingData
 
 if TYPE_CHECKING:
     from course_lib.search.grid import Grid
@@ -53,13 +54,8 @@ def search(
         int, typer.Option(min=1, max=64, help="Trainings run at once (worker processes).")
     ] = DEFAULT_WORKERS,
     experiment: ExperimentOption = settings.SEARCH_EXPERIMENT,
-    data: Annotated[
-        str | None,
-        typer.Option(help="Parquet/CSV path, https URL or s3:// URI (default: generated corpus)."),
-    ] = None,
-    rows: Annotated[
-        int, typer.Option(min=1, help="Size of the generated corpus.")
-    ] = settings.DEFAULT_ROWS,
+    data: TrainingData = None,
+    rows: CorpusRows = settings.DEFAULT_ROWS,
     seed: Annotated[
         int, typer.Option(help="Seed of the corpus and of the split (the same for every run).")
     ] = settings.DEFAULT_SEED,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from course_lib.data.real_sample import dev_sample
 from course_lib.errors import CourseError
@@ -33,6 +34,8 @@ SELECTION_METRIC = "test_accuracy_subclass"
 TIE_BREAKERS = ("test_top5_accuracy_subclass",)
 REPORTED_METRIC = "dev_accuracy_subclass"
 """What the course reports: subclass accuracy on the real descriptions."""
+MAX_RUNS = 1000
+"""Runs of one search read back: the grid's 200 at most, with retried attempts."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +78,25 @@ class Selection:
         )
 
 
-def search_runs(experiment: str, search_id: str) -> list[Candidate]:
-    """Every training run tagged with ``search_id`` in ``experiment``, by configuration."""
+def tagged_runs(experiment: str, search_id: str) -> list[Run]:
+    """Every run tagged with ``search_id`` in ``experiment`` (its selection run included),
+    as MLflow returns them; a missing experiment is named."""
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise CourseError(
             f"no experiment {experiment!r} on the tracking server {client.tracking_uri}: "
-            "check --experiment (the search's runs are logged there)"
+            "check the experiment's name (the search's runs are logged there)"
         )
-    runs = client.search_runs(
-        [found.experiment_id], filter_string=f"tags.`{SEARCH_TAG}` = '{_quoted(search_id)}'"
+    return client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{SEARCH_TAG}` = '{_quoted(search_id)}'",
+        max_results=MAX_RUNS,
     )
+
+
+def search_runs(experiment: str, search_id: str) -> list[Candidate]:
+    """Every training run of the search (not its selection run), by configuration."""
     candidates = [
         Candidate(
             run.info.run_id,
@@ -95,7 +105,7 @@ def search_runs(experiment: str, search_id: str) -> list[Candidate]:
             dict(run.data.params),
             dict(run.data.metrics),
         )
-        for run in runs
+        for run in tagged_runs(experiment, search_id)
         if run.data.tags.get(ROLE_TAG) != "selection"
     ]
     return sorted(candidates, key=lambda c: (c.config is None, c.config or 0, c.run_id))
