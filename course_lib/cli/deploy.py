@@ -8,13 +8,12 @@ from typing import Annotated
 import typer
 
 from course_lib.cli.app import app, say
+from course_lib.cli.options import CheckOnly, ValuesFile
 
 
 @app.command()
 def manifests(
-    values: Annotated[
-        Path | None, typer.Option(help="Values file (default: infra/values.yaml).")
-    ] = None,
+    values: ValuesFile = None,
     user: Annotated[
         str | None,
         typer.Option(help="SSP Cloud user name: sets the namespace (user-NAME) and the host."),
@@ -29,10 +28,7 @@ def manifests(
         Path | None,
         typer.Option(help="Output folder (default: infra/, which holds kubernetes/ and argocd/)."),
     ] = None,
-    check: Annotated[
-        bool,
-        typer.Option("--check", help="Validate, compare with the files in --out, write nothing."),
-    ] = False,
+    check: CheckOnly = False,
 ) -> None:
     """Render the Kubernetes and ArgoCD manifests from infra/values.yaml, checked offline.
 

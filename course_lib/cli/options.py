@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -31,6 +32,11 @@ Alias = Annotated[
 TrainingData = Annotated[
     str | None,
     typer.Option(help="Parquet/CSV path, https URL or s3:// URI (default: generated corpus)."),
+]
+ValuesFile = Annotated[Path | None, typer.Option(help="Values file (default: infra/values.yaml).")]
+CheckOnly = Annotated[
+    bool,
+    typer.Option("--check", help="Validate, compare with the files in --out, write nothing."),
 ]
 CorpusRows = Annotated[int, typer.Option(min=1, help="Size of the generated corpus.")]
 

@@ -8,20 +8,16 @@ from typing import Annotated
 import typer
 
 from course_lib.cli.app import app, say
+from course_lib.cli.options import CheckOnly, ValuesFile
 
 
 @app.command()
 def workflows(
-    values: Annotated[
-        Path | None, typer.Option(help="Values file (default: infra/values.yaml).")
-    ] = None,
+    values: ValuesFile = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: infra/argo-workflows/).")
     ] = None,
-    check: Annotated[
-        bool,
-        typer.Option("--check", help="Validate, compare with the files in --out, write nothing."),
-    ] = False,
+    check: CheckOnly = False,
 ) -> None:
     """Render the Argo workflows (hello world, parameters, steps, DAG, search), checked offline.
 
