@@ -22,10 +22,15 @@ from course_lib.errors import CourseError
 
 HIDE_TAG = "hide-input"
 """myst-nb folds a cell's code behind a "show" toggle; its output stays visible."""
+INJECTED_TAG = "injected-parameters"
+"""The cell papermill adds after the ``parameters`` cell, with the values it ran with."""
+REMOVE_TAG = "remove-cell"
+"""myst-nb leaves the cell out of the page (code and output)."""
 
 
 def book_copy(executed: Path, target: Path) -> Path:
-    """Executed solution → book page: answers folded, lab markers removed.
+    """Executed solution → book page: answers folded, lab markers and papermill's
+    injected parameters removed.
 
     Refuses a notebook with an error output: the book never shows a failed cell.
     """
@@ -37,6 +42,8 @@ def book_copy(executed: Path, target: Path) -> Path:
         if errors:
             raise CourseError(f"{executed.name}, cell {index}: {errors[0].get('ename')}; not built")
         tags = cell.metadata.get("tags", [])
+        if INJECTED_TAG in tags:  # "# Parameters rows = 200000" under the set-up cell: noise
+            cell.metadata["tags"] = [*tags, REMOVE_TAG]
         if SOLUTION_TAG in tags:
             lines = cell.source.splitlines()
             kept = [
