@@ -479,3 +479,26 @@ def test_the_alert_cronjob_judges_what_the_etl_writes_and_fails_once(values):
 def test_a_bad_alert_schedule_is_named(values):
     with pytest.raises(manifests.ValuesInvalid, match="alert_schedule = 'daily'"):
         manifests.parse_values({**dataclasses.asdict(values), "alert_schedule": "daily"})
+
+
+def test_the_image_builds_beside_the_tests_and_is_pushed_only_after_them():
+    jobs = load_workflow(WORKFLOW.read_text())["jobs"]
+    assert "needs" not in jobs["image"], "the build starts with the tests"
+    assert all(s.get("with", {}).get("push") is not True for s in jobs["image"]["steps"])
+    assert "packages" not in jobs["image"]["permissions"]
+    assert set(jobs["publish"]["needs"]) == {"test", "image"}
+    pushed = [s for s in jobs["publish"]["steps"] if s.get("with", {}).get("push") is True]
+    assert len(pushed) == 1 and jobs["publish"]["permissions"]["packages"] == "write"
+
+
+def test_the_book_is_built_by_the_main_command_and_deployed_from_main_only():
+    jobs = load_workflow(WORKFLOW.read_text())["jobs"]
+    book, pages = jobs["book"], jobs["pages"]
+    assert book["needs"] == "test" and pages["needs"] == "book"
+    commands = " ".join(s.get("run", "") for s in book["steps"])
+    assert "uv run course build" in commands and "--rows" not in commands  # the default corpus
+    uploads = [s for s in book["steps"] if s.get("uses", "").startswith("actions/upload-pages")]
+    assert uploads[0]["with"]["path"] == "_build/html"
+    for job in (book, pages, jobs["publish"], jobs["image"]):
+        assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert pages["permissions"] == {"pages": "write", "id-token": "write"}
