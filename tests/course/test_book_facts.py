@@ -1,0 +1,73 @@
+"""Facts the chapters quote in prose, checked against the code that produces them.
+
+The book is built with execution off (`_config.yml`), so a chapter's .md page cannot
+compute its own outputs. These tests read the quoted value from the page and compare
+it with what the code gives today: when the code changes, the page must change too.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from mlflow.projects._project_spec import load_project
+
+from course_lib.data.nomenclature import load_nomenclature
+from course_lib.data.preprocessing import clean_texts
+from course_lib.data.sources import load_lexicon
+from tests.conftest import ROOT
+
+CH1 = (ROOT / "book" / "ch1_mlflow.md").read_text()
+CH2 = (ROOT / "book" / "ch2_nace_fasttext.md").read_text()
+
+
+def cleaning_table(page: str) -> list[tuple[str, str]]:
+    """The rows of the "raw description | cleaned" table of a page."""
+    start = page.index("| raw description | cleaned |")
+    rows = []
+    for line in page[start:].splitlines()[2:]:
+        match = re.fullmatch(r"\| `(.*)` \| `(.*)` \|", line.strip())
+        if match is None:
+            break
+        rows.append((match.group(1), match.group(2)))
+    return rows
+
+
+def test_the_cleaning_table_of_chapter_2_is_what_clean_texts_gives():
+    rows = cleaning_table(CH2)
+    assert len(rows) >= 5  # the table was found and read
+    raw, quoted = zip(*rows, strict=True)
+    assert list(clean_texts(list(raw))) == list(quoted)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "word", "stem"),
+    [
+        ('"marchés" becomes `march`', "marchés", "march"),
+        ('"pâtisserie" `patisser`', "pâtisserie", "patisser"),
+        ('"boulangerie" becomes\n   `boulanger`', "boulangerie", "boulanger"),
+        ('"boulanger" becomes `boulang`', "boulanger", "boulang"),
+        ("the cleaned input `boulang` and `boulon`", "boulons", "boulon"),
+    ],
+)
+def test_the_stems_chapter_2_quotes_are_what_clean_texts_gives(sentence, word, stem):
+    assert sentence in CH2
+    assert clean_texts([word]) == [stem]
+
+
+def test_the_lexicon_size_chapter_2_quotes_is_what_load_lexicon_returns():
+    match = re.search(r"lexicon written for the course\*\*: ([\d,]+) phrases, at least (\w+)", CH2)
+    assert match is not None
+    lexicon = load_lexicon()
+    assert int(match.group(1).replace(",", "")) == len(lexicon)
+    assert match.group(2) == "four"
+    per_code = lexicon.groupby("code").size().reindex(load_nomenclature().codes, fill_value=0)
+    assert per_code.min() == 4
+
+
+def test_mlflow_passes_float_parameters_unchecked_as_chapter_1_says():
+    assert "`string` and `float` are not checked" in CH1
+    main = load_project(str(ROOT)).get_entry_point("main")
+    command = main.compute_command({"dim": "abc", "colour": "red"}, storage_dir=None)
+    assert "--dim abc" in command  # a float parameter, not checked
+    assert command.endswith("--colour red")  # undeclared: appended, not refused
