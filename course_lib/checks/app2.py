@@ -26,7 +26,10 @@ from course_lib.settings import DEFAULT_MODEL_NAME as MODEL_NAME
 
 EXPERIMENT = "nace-fasttext-dim"
 """The experiment of Application 2's MLflow Projects runs (the solution names it too)."""
-BEST_METRIC = "dev_accuracy_subclass"
+BEST_METRIC = "test_accuracy_subclass"
+"""What the best run is chosen on: the synthetic held-out split, as in Applications 1 and 5."""
+REPORTED_METRIC = "dev_accuracy_subclass"
+"""What is reported, never chosen on: the 212 real descriptions."""
 INVARIANT = ("COIFFEUR", "coiffeur, & 98789")
 
 
@@ -84,16 +87,17 @@ def _check_project_run(run: Run, what: str, rows: Any, dim: Any | None = None) -
         )
     if dim is not None and params.get("dim") != str(dim):
         raise CheckFailed(f"{what} ({run_id}) has dim={params.get('dim')}, expected {dim}")
-    if BEST_METRIC not in run.data.metrics:
-        raise CheckFailed(f"{what} ({run_id}) logged no {BEST_METRIC}: did training finish?")
+    missing = [m for m in (BEST_METRIC, REPORTED_METRIC) if m not in run.data.metrics]
+    if missing:
+        raise CheckFailed(f"{what} ({run_id}) logged no {', '.join(missing)}: did training finish?")
 
 
 def _summary(run: Run) -> str:
     metrics = run.data.metrics
     return (
         f"dim {run.data.params.get('dim')}: subclass accuracy "
-        f"{metrics.get('test_accuracy_subclass', float('nan')):.3f} held out, "
-        f"{metrics[BEST_METRIC]:.3f} on real descriptions"
+        f"{metrics[BEST_METRIC]:.3f} held out, "
+        f"{metrics[REPORTED_METRIC]:.3f} on real descriptions"
     )
 
 
@@ -127,7 +131,12 @@ def check_dim_runs(dim_runs: Any, dims: Sequence[int], rows: Any) -> None:
 
 
 def check_best_run(best_run_id: Any, default_run_id: Any, dim_runs: Any) -> None:
-    """App 2, exercise 4: the run with the highest real-description accuracy among ours."""
+    """App 2, exercise 4: the run with the highest held-out accuracy among ours.
+
+    Choosing on the real descriptions (the old rule, and the tempting one)
+    fails unless that run also leads on the held-out split; a tie with the
+    top run passes, since either is a right answer.
+    """
     require(best_run_id, "best_run_id")
     require(default_run_id, "default_run_id")
     require(dim_runs, "dim_runs")
@@ -146,7 +155,8 @@ def check_best_run(best_run_id: Any, default_run_id: Any, dim_runs: Any) -> None
     if scores[best_run_id] < scores[top]:
         raise CheckFailed(
             f"run {best_run_id} has {BEST_METRIC}={scores[best_run_id]:.3f}, but run {top} "
-            f"has {scores[top]:.3f}: sort by metrics.{BEST_METRIC}, highest first"
+            f"has {scores[top]:.3f}: sort by metrics.{BEST_METRIC} (the held-out split), "
+            f"highest first, not by the real descriptions' {REPORTED_METRIC}"
         )
     dim = _run(best_run_id, "best_run_id").data.params.get("dim")
     passed(f"best run {best_run_id[:8]}… (dim {dim}): {BEST_METRIC} = {scores[best_run_id]:.3f}")

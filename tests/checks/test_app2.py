@@ -27,7 +27,12 @@ def private(monkeypatch, mlflow_server) -> None:
 
 
 def fake_project_run(
-    dim: int = 50, rows: int = ROWS, dev: float = 0.5, experiment: str = EXPERIMENT, project=True
+    dim: int = 50,
+    rows: int = ROWS,
+    dev: float = 0.5,
+    experiment: str = EXPERIMENT,
+    project=True,
+    test: float | None = None,
 ) -> str:
     """A finished run that looks like one `mlflow.projects.run` made (no training)."""
     client = MlflowClient()
@@ -39,7 +44,7 @@ def fake_project_run(
     client.log_param(run_id, "dim", dim)
     client.log_param(run_id, "corpus_rows", rows)
     client.log_metric(run_id, "dev_accuracy_subclass", dev)
-    client.log_metric(run_id, "test_accuracy_subclass", dev + 0.1)
+    client.log_metric(run_id, "test_accuracy_subclass", dev + 0.1 if test is None else test)
     client.set_terminated(run_id)
     return run_id
 
@@ -97,17 +102,26 @@ def test_check_dim_runs(private, capsys):
 
 
 def test_check_best_run(private, capsys):
-    default = fake_project_run(dev=0.20)
-    dim_runs = {25: fake_project_run(dim=25, dev=0.30), 100: fake_project_run(dim=100, dev=0.25)}
+    # dim 25 leads on the real descriptions, dim 100 and the default tie on the held-out split
+    default = fake_project_run(dev=0.20, test=0.40)
+    dim_runs = {
+        25: fake_project_run(dim=25, dev=0.30, test=0.35),
+        100: fake_project_run(dim=100, dev=0.25, test=0.40),
+    }
     with pytest.raises(CheckFailed, match="best_run_id is not set yet"):
         checks.check_best_run(..., default, dim_runs)
     with pytest.raises(CheckFailed, match="dim_runs is not set yet"):
         checks.check_best_run(default, default, ...)
-    with pytest.raises(CheckFailed, match=r"but run \w+ has 0\.300"):
-        checks.check_best_run(default, default, dim_runs)
+    # the old rule, choosing on the 212 real rows, is the plausible wrong answer
+    with pytest.raises(
+        CheckFailed, match=r"has test_accuracy_subclass=0\.350, but run \w+ has 0\.400"
+    ):
+        checks.check_best_run(dim_runs[25], default, dim_runs)
     with pytest.raises(CheckFailed, match="not one of the runs this notebook started"):
-        checks.check_best_run(fake_project_run(dev=0.9), default, dim_runs)
-    assert "dim 25" in passes(capsys, checks.check_best_run, dim_runs[25], default, dim_runs)
+        checks.check_best_run(fake_project_run(test=0.9), default, dim_runs)
+    assert "dim 100" in passes(capsys, checks.check_best_run, dim_runs[100], default, dim_runs)
+    # a run that ties the best is a right answer too
+    assert "dim 50" in passes(capsys, checks.check_best_run, default, default, dim_runs)
 
 
 def test_check_champion(private, small_model, capsys):
