@@ -71,3 +71,19 @@ def test_mlflow_passes_float_parameters_unchecked_as_chapter_1_says():
     command = main.compute_command({"dim": "abc", "colour": "red"}, storage_dir=None)
     assert "--dim abc" in command  # a float parameter, not checked
     assert command.endswith("--colour red")  # undeclared: appended, not refused
+
+
+@pytest.mark.parametrize(
+    ("quoted", "where"),
+    [
+        ("`nace-fasttext` unless", "course_lib/settings.py"),
+        ("`nace-baseline`", "solutions/app1_mlflow_concepts.md"),
+        ("`nace-fasttext-dim`", "solutions/app2_fasttext_mlflow.md"),
+        ("`nace-fasttext-retrain`", "solutions/app3_serving.md"),
+        ("`nace-fasttext-search`", "course_lib/settings.py"),
+    ],
+)
+def test_the_experiments_chapter_1_names_are_the_ones_the_code_uses(quoted, where):
+    assert quoted in CH1
+    name = quoted.split("`")[1]
+    assert f'"{name}"' in (ROOT / where).read_text()
