@@ -8,12 +8,13 @@ that the notebooks and the CLI tests use.
 from __future__ import annotations
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from course_lib.checks import CheckFailed
 from course_lib.checks import app2 as checks
-from course_lib.data.preprocessing import clean_texts
+from course_lib.data.preprocessing import clean_text, clean_texts
 
 EXPERIMENT = "app2-checks"
 MODEL = "fasttext-app2-checks"
@@ -57,17 +58,43 @@ def passes(capsys, check, *args) -> str:
     return out
 
 
-def test_check_cleaned(capsys):
-    examples = ["COIFFEUR", "coiffeur, & 98789"]
+LAB_EXAMPLES = list(checks.EXPECTED_CLEANED)
+
+
+def test_the_pinned_cleaned_forms_are_what_the_course_cleaning_gives():
+    assert clean_texts(LAB_EXAMPLES) == list(checks.EXPECTED_CLEANED.values())
+
+
+def test_check_cleaned_refuses_wrong_answers():
+    examples = LAB_EXAMPLES
     with pytest.raises(CheckFailed, match="not set yet"):
         checks.check_cleaned(examples, ...)
-    with pytest.raises(CheckFailed, match="cleans to 'coiffeur'"):
+    with pytest.raises(CheckFailed, match="examples unchanged"):
+        checks.check_cleaned(examples, list(examples))
+    # lower case alone is the plausible half-answer
+    with pytest.raises(CheckFailed, match="'coiffeur, & 98789' cleans to 'coiffeur', not"):
         checks.check_cleaned(examples, [t.lower() for t in examples])
-    with pytest.raises(CheckFailed, match="expected 2 cleaned"):
+    with pytest.raises(CheckFailed, match="expected 4 cleaned"):
         checks.check_cleaned(examples, ["coiffeur"])
     with pytest.raises(CheckFailed, match="one cleaned string per description"):
         checks.check_cleaned(examples, "coiffeur coiffeur")
-    assert "→ 'coiffeur'" in passes(capsys, checks.check_cleaned, examples, clean_texts(examples))
+    with pytest.raises(CheckFailed, match="keep the lab's examples"):
+        checks.check_cleaned(["coiffeur"], ["coiffeur"])  # nothing left to clean
+
+
+def test_check_cleaned_accepts_every_right_form(capsys):
+    examples = LAB_EXAMPLES
+    out = passes(capsys, checks.check_cleaned, examples, clean_texts(examples))
+    assert "'Boulangerie-Pâtisserie' → 'boulanger patisser'" in out
+    # the natural pandas answer, and a tuple
+    series = pd.Series(examples).apply(clean_text)
+    passes(capsys, checks.check_cleaned, examples, series)
+    passes(capsys, checks.check_cleaned, pd.Series(examples), tuple(clean_texts(examples)))
+    # an added description is checked against the course's cleaning of it
+    more = [*examples, "Vente de pains"]
+    passes(capsys, checks.check_cleaned, more, clean_texts(more))
+    with pytest.raises(CheckFailed, match="'Vente de pains' cleans to"):
+        checks.check_cleaned(more, [*clean_texts(examples), "vente de pains"])
 
 
 def test_check_default_run(private, capsys):
