@@ -186,6 +186,19 @@ def _logged_model_id(version: ModelVersion) -> str | None:
     return source.removeprefix("models:/") if source.startswith("models:/m-") else None
 
 
+def _check_uri(uri: Any, what: str, expected: str) -> None:
+    """``uri`` is ``expected``: the registered model by version (``/n``) or by alias (``@``)."""
+    if isinstance(uri, str) and uri.strip().rstrip("/") == expected:
+        return
+    kind = f"the alias {ALIAS!r}" if "@" in expected else f"version {expected.rsplit('/', 1)[1]}"
+    named = ""
+    if isinstance(uri, str) and ("@" in uri) != ("@" in expected):
+        named = " (it names " + ("an alias" if "@" in uri else "a version") + ")"
+    raise CheckFailed(
+        f"{what} is {uri!r}{named}, but it should name {kind} of {MODEL_NAME!r}: {expected!r}"
+    )
+
+
 def _check_loaded(model: Any, what: str, expected_id: str | None, uri: str) -> None:
     model_id = getattr(model, "model_id", None)
     if not hasattr(model, "metadata") or not hasattr(model, "predict"):
@@ -199,24 +212,41 @@ def _check_loaded(model: Any, what: str, expected_id: str | None, uri: str) -> N
         )
 
 
-def check_loaded_models(by_version: Any, champion: Any, model_version: Any) -> None:
-    """App 1, exercise 5: the registered model loaded by its version and by its alias."""
+def check_loaded_models(
+    by_version: Any, champion: Any, model_version: Any, version_uri: Any, alias_uri: Any
+) -> None:
+    """App 1, exercise 5: the registered model loaded by its version and by its alias.
+
+    A loaded ``PyFuncModel`` keeps its model id but not the URI it was loaded
+    from, so two loads of the alias would look like one load of each URI
+    whenever the alias points at the version.  The trainee's URIs are therefore
+    checked too (one names the version, the other the alias), each model is
+    compared with what the registry says its URI resolves to, and the two
+    answers must be two loads, not one object under two names.
+    """
+    require(version_uri, "version_uri")
+    require(alias_uri, "alias_uri")
     require(by_version, "by_version")
     require(champion, "champion")
     version = _version_number(model_version)
     client = MlflowClient()
-    version_uri = f"models:/{MODEL_NAME}/{version}"
-    alias_uri = f"models:/{MODEL_NAME}@{ALIAS}"
+    _check_uri(version_uri, "version_uri", f"models:/{MODEL_NAME}/{version}")
+    _check_uri(alias_uri, "alias_uri", f"models:/{MODEL_NAME}@{ALIAS}")
+    if by_version is champion:
+        raise CheckFailed(
+            "by_version and champion are one and the same loaded model: load each URI once, "
+            "by_version = mlflow.pyfunc.load_model(version_uri) and "
+            "champion = mlflow.pyfunc.load_model(alias_uri)"
+        )
     _check_loaded(
         by_version,
         "by_version",
         _logged_model_id(client.get_model_version(MODEL_NAME, version)),
         version_uri,
     )
-    _check_loaded(
-        champion,
-        "champion",
-        _logged_model_id(client.get_model_version_by_alias(MODEL_NAME, ALIAS)),
-        alias_uri,
+    target = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
+    _check_loaded(champion, "champion", _logged_model_id(target), alias_uri)
+    passed(
+        f"{version_uri} and {alias_uri} (version {target.version} today) loaded: both are the "
+        f"logged model {champion.model_id}"
     )
-    passed(f"{version_uri} and {alias_uri} loaded: both are the logged model {champion.model_id}")

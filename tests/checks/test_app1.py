@@ -84,7 +84,7 @@ def test_every_check_says_not_set_yet_on_a_stub(private):
         lambda: checks.check_grid(..., ALPHAS, MAX_FEATURES),
         lambda: checks.check_best_run(..., ...),
         lambda: checks.check_registered(..., ...),
-        lambda: checks.check_loaded_models(..., ..., ...),
+        lambda: checks.check_loaded_models(..., ..., ..., ..., ...),
     ]
     for call in calls:
         with pytest.raises(CheckFailed, match="not set yet"):
@@ -154,15 +154,49 @@ def test_check_registered(private, logged, versions, capsys):
 def test_check_loaded_models(private, versions, capsys):
     best, worst = versions["best"], versions["worst"]
     MlflowClient().set_registered_model_alias(MODEL, checks.ALIAS, best.version)
-    by_version = mlflow.pyfunc.load_model(f"models:/{MODEL}/{best.version}")
-    champion = mlflow.pyfunc.load_model(f"models:/{MODEL}@{checks.ALIAS}")
+    version_uri, alias_uri = f"models:/{MODEL}/{best.version}", f"models:/{MODEL}@{checks.ALIAS}"
+    by_version = mlflow.pyfunc.load_model(version_uri)
+    champion = mlflow.pyfunc.load_model(alias_uri)
     other = mlflow.pyfunc.load_model(f"models:/{MODEL}/{worst.version}")
-    raw = mlflow.sklearn.load_model(f"models:/{MODEL}/{best.version}")
+    raw = mlflow.sklearn.load_model(version_uri)
+    uris = (version_uri, alias_uri)
     with pytest.raises(CheckFailed, match=r"mlflow\.pyfunc\.load_model"):
-        checks.check_loaded_models(raw, champion, best)
+        checks.check_loaded_models(raw, champion, best, *uris)
     with pytest.raises(CheckFailed, match=f"models:/{MODEL}/{best.version} is"):
-        checks.check_loaded_models(other, champion, best)
+        checks.check_loaded_models(other, champion, best, *uris)
     with pytest.raises(CheckFailed, match=f"models:/{MODEL}@champion is"):
-        checks.check_loaded_models(by_version, other, best)
-    _passes(capsys, checks.check_loaded_models, by_version, champion, best)
+        checks.check_loaded_models(by_version, other, best, *uris)
+    _passes(capsys, checks.check_loaded_models, by_version, champion, best, *uris)
     assert list(champion.predict(baseline.EXAMPLES)) == list(raw.predict(baseline.EXAMPLES))
+
+
+def test_check_loaded_models_refuses_the_alias_loaded_twice(private, versions, capsys):
+    """The alias points at the version, so both loads have one model id: the URIs tell."""
+    best = versions["best"]
+    MlflowClient().set_registered_model_alias(MODEL, checks.ALIAS, best.version)
+    version_uri, alias_uri = f"models:/{MODEL}/{best.version}", f"models:/{MODEL}@{checks.ALIAS}"
+    champion = mlflow.pyfunc.load_model(alias_uri)
+    again = mlflow.pyfunc.load_model(alias_uri)
+    assert again.model_id == champion.model_id  # what the model id alone cannot tell apart
+    with pytest.raises(CheckFailed, match=r"version_uri .*\(it names an alias\).*should name"):
+        checks.check_loaded_models(again, champion, best, alias_uri, alias_uri)
+    with pytest.raises(CheckFailed, match="one and the same loaded model"):
+        checks.check_loaded_models(champion, champion, best, version_uri, alias_uri)
+    with pytest.raises(CheckFailed, match=r"alias_uri .*\(it names a version\)"):
+        checks.check_loaded_models(again, champion, best, version_uri, version_uri)
+    with pytest.raises(CheckFailed, match=f"should name version {best.version}"):
+        checks.check_loaded_models(again, champion, best, f"models:/{MODEL}/1000", alias_uri)
+
+
+def test_check_loaded_models_accepts_equivalent_spellings(private, versions, capsys):
+    """A trailing slash, or the version number as an int in an f-string, name the same URIs."""
+    best = versions["best"]
+    MlflowClient().set_registered_model_alias(MODEL, checks.ALIAS, best.version)
+    version_uri = f"models:/{MODEL}/{int(best.version)}/"
+    alias_uri = f"models:/{MODEL}@{checks.ALIAS}"
+    by_version = mlflow.pyfunc.load_model(version_uri)
+    champion = mlflow.pyfunc.load_model(alias_uri)
+    out = _passes(
+        capsys, checks.check_loaded_models, by_version, champion, best, version_uri, alias_uri
+    )
+    assert f"version {best.version} today" in out
