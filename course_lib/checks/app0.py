@@ -19,9 +19,10 @@ from course_lib.checks import CheckFailed, passed, require
 from course_lib.resources import resource_path
 
 SSP_CLOUD_HINT = (
-    "on SSP Cloud, MLFLOW_TRACKING_URI holds the address of your MLflow service: check that the "
-    "service is running (or launch one) and open a new terminal; on a laptop, start the course's "
-    "server with `uv run course mlflow` in a terminal kept open"
+    "on SSP Cloud, MLFLOW_TRACKING_URI holds the address of your MLflow service: check in "
+    "My services that it is running, or launch one and then launch the VSCode service again "
+    "so that it receives the address; on a laptop, start the course's server with "
+    "`uv run course mlflow` in a terminal kept open"
 )
 
 
