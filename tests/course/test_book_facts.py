@@ -87,3 +87,19 @@ def test_the_experiments_chapter_1_names_are_the_ones_the_code_uses(quoted, wher
     assert quoted in CH1
     name = quoted.split("`")[1]
     assert f'"{name}"' in (ROOT / where).read_text()
+
+
+def test_the_cleaning_figure_shows_what_the_course_s_cleaning_gives():
+    """book/figures/cleaning_and_fasttext.svg: each step's line is the code's output."""
+    import xml.etree.ElementTree as ET
+
+    from course_lib.data.preprocessing import _stemmer, clean_texts, fold, stopwords
+
+    svg = ET.parse(ROOT / "book" / "figures" / "cleaning_and_fasttext.svg").getroot()
+    shown = {e.get("id"): e.text for e in svg.iter() if e.get("id")}
+    folded = fold(shown["input"])
+    kept = [word for word in folded.split() if len(word) > 1 and word not in stopwords()]
+    assert shown["folded"] == folded
+    assert shown["kept"] == " ".join(kept)
+    assert shown["cleaned"] == " ".join(_stemmer().stem(w) for w in kept)
+    assert shown["cleaned"] == clean_texts([shown["input"]])[0]
