@@ -8,6 +8,7 @@ check looks only at the run ids and the version the trainee's answer names.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -235,8 +236,48 @@ def _check_ranked(predictions: Any, what: str, n: int, k: int) -> None:
             raise CheckFailed(f"{what}[{i}] is not ranked by probability: {row}")
 
 
+def _champion_predictions(descriptions: Sequence[str], k: int) -> list:
+    """What ``models:/<name>@champion`` itself answers for ``descriptions``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = f"models:/{MODEL_NAME}@{ALIAS}"
+    try:
+        champion = mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        raise CheckFailed(
+            f"cannot load {uri} ({exc.message}): register the best run and set the alias "
+            "in exercise 5 first"
+        ) from exc
+    return champion.predict(list(descriptions), params={"k": k})
+
+
+def _require_from_champion(descriptions: Sequence[str], answer: Any, what: str, k: int) -> None:
+    """The answer is the champion's own: same codes, same probabilities, row by row.
+
+    Shapes alone would pass hand-written rankings or another model's output;
+    asking the champion is the one way to know where the predictions came from.
+    """
+    expected = _champion_predictions(descriptions, k)
+    for text, got, want in zip(descriptions, answer, expected, strict=True):
+        codes = [p["nace"] for p in got]
+        if codes != [p["nace"] for p in want] or not all(
+            math.isclose(float(g["probability"]), w["probability"], abs_tol=1e-5)
+            for g, w in zip(got, want, strict=True)
+        ):
+            raise CheckFailed(
+                f"{what} for {text!r} is {got}, but {MODEL_NAME}@{ALIAS} answers {want}: "
+                f'predict with the champion, mlflow.pyfunc.load_model("models:/{MODEL_NAME}'
+                f'@{ALIAS}")'
+            )
+
+
 def check_predictions(descriptions: Sequence[str], top1: Any, top3: Any) -> None:
-    """App 2, exercise 6: ranked predictions of the champion with k=1 and k=3."""
+    """App 2, exercise 6: ranked predictions of the champion with k=1 and k=3.
+
+    The check asks the champion for the same descriptions and compares: the
+    predictions must be its own, not another run's or hand-written ones.
+    """
     require(top1, "top1")
     require(top3, "top3")
     _check_ranked(top1, "top1", len(descriptions), 1)
@@ -247,6 +288,8 @@ def check_predictions(descriptions: Sequence[str], top1: Any, top3: Any) -> None
                 f"for {descriptions[i]!r} the best code is {one[0]['nace']} with k=1 but "
                 f"{three[0]['nace']} with k=3: both should come from the same model"
             )
+    _require_from_champion(descriptions, top3, "top3", 3)
+    _require_from_champion(descriptions, top1, "top1", 1)
     missing = [text for text in INVARIANT if text not in descriptions]
     if missing:
         raise CheckFailed(f"keep {', '.join(map(repr, missing))} in descriptions")

@@ -175,24 +175,59 @@ def ranked(*codes: str) -> list[dict]:
     return [{"nace": c, "probability": round(0.9 / (i + 1), 6)} for i, c in enumerate(codes)]
 
 
-def test_check_predictions(capsys):
-    descriptions = ["BOULANGERIE", "COIFFEUR", "coiffeur, & 98789"]
-    hairdresser = ranked("9602A", "9602B", "9604Z")
-    top3 = [ranked("1071C", "1071D", "4724Z"), hairdresser, list(hairdresser)]
-    top1 = [row[:1] for row in top3]
+@pytest.fixture
+def champion(monkeypatch, mlflow_server, small_model) -> str:
+    """The small model as @champion of a name of its own (test_check_champion moves another)."""
+    name = "fasttext-app2-predictions"
+    monkeypatch.setattr(checks, "MODEL_NAME", name)
+    version = mlflow.register_model(small_model.model_uri, name)
+    MlflowClient().set_registered_model_alias(name, "champion", version.version)
+    return f"models:/{name}/{version.version}"
+
+
+DESCRIPTIONS = ["BOULANGERIE PATISSERIE", "COIFFEUR", "coiffeur, & 98789"]
+
+
+def test_check_predictions_refuses_wrong_answers(champion):
+    model = mlflow.pyfunc.load_model(champion)
+    top3 = model.predict(DESCRIPTIONS, params={"k": 3})
+    top1 = model.predict(DESCRIPTIONS, params={"k": 1})
     with pytest.raises(CheckFailed, match="top1 is not set yet"):
-        checks.check_predictions(descriptions, ..., top3)
+        checks.check_predictions(DESCRIPTIONS, ..., top3)
     with pytest.raises(CheckFailed, match="top3 is not set yet"):
-        checks.check_predictions(descriptions, top1, ...)
+        checks.check_predictions(DESCRIPTIONS, top1, ...)
     with pytest.raises(CheckFailed, match=r"expected 3: pass params=\{'k': 3\}"):
-        checks.check_predictions(descriptions, top1, top1)
+        checks.check_predictions(DESCRIPTIONS, top1, top1)
     with pytest.raises(CheckFailed, match="one per description"):
-        checks.check_predictions(descriptions, top1[:2], top3)
+        checks.check_predictions(DESCRIPTIONS, top1[:2], top3)
     with pytest.raises(CheckFailed, match="not ranked by probability"):
-        checks.check_predictions(descriptions, top1, [row[::-1] for row in top3])
-    split = [*top3[:2], ranked("4520A", "9602A", "9604Z")]
-    with pytest.raises(CheckFailed, match="'COIFFEUR' gets 9602A but"):
-        checks.check_predictions(descriptions, [row[:1] for row in split], split)
+        checks.check_predictions(DESCRIPTIONS, top1, [row[::-1] for row in top3])
+    # well-formed, consistent predictions that the champion did not make (hand-written, or
+    # another model's): the old check passed them
+    hairdresser = ranked("9602A", "9602B", "9604Z")
+    made_up = [ranked("1071C", "1071D", "4724Z"), hairdresser, list(hairdresser)]
+    with pytest.raises(CheckFailed, match="but fasttext-app2-predictions@champion answers"):
+        checks.check_predictions(DESCRIPTIONS, [row[:1] for row in made_up], made_up)
+    # the champion's codes with other probabilities are another model's too
+    other = [[p | {"probability": p["probability"] / 2} for p in row] for row in top3]
+    with pytest.raises(CheckFailed, match="top3 for 'BOULANGERIE PATISSERIE'"):
+        checks.check_predictions(DESCRIPTIONS, top1, other)
     with pytest.raises(CheckFailed, match="keep 'coiffeur, & 98789'"):
-        checks.check_predictions(descriptions[:2], top1[:2], top3[:2])
-    assert "both get 9602A" in passes(capsys, checks.check_predictions, descriptions, top1, top3)
+        checks.check_predictions(DESCRIPTIONS[:2], top1[:2], top3[:2])
+    MlflowClient().delete_registered_model_alias(checks.MODEL_NAME, "champion")
+    with pytest.raises(CheckFailed, match="exercise 5 first"):
+        checks.check_predictions(DESCRIPTIONS, top1, top3)
+
+
+def test_check_predictions_accepts_the_champion_however_loaded(champion, capsys):
+    by_alias = mlflow.pyfunc.load_model(f"models:/{checks.MODEL_NAME}@champion")
+    top1 = by_alias.predict(DESCRIPTIONS, params={"k": 1})
+    top3 = by_alias.predict(DESCRIPTIONS, params={"k": 3})
+    out = passes(capsys, checks.check_predictions, DESCRIPTIONS, top1, top3)
+    assert f"both get {top1[1][0]['nace']}" in out
+    # the same version loaded by its number, fed a DataFrame column
+    by_version = mlflow.pyfunc.load_model(champion)
+    frame = pd.DataFrame({"text": DESCRIPTIONS})
+    top3 = by_version.predict(frame, params={"k": 3})
+    top1 = by_version.predict(frame, params={"k": 1})
+    passes(capsys, checks.check_predictions, DESCRIPTIONS, top1, top3)
