@@ -8,7 +8,7 @@ version is deployed" is what ``GET /`` says, as after a real deployment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
@@ -18,6 +18,8 @@ from course_lib.settings import DEFAULT_MODEL_NAME as MODEL_NAME
 
 TIMEOUT_S = 30.0
 PREDICTION_KEYS = {"nace", "code", "label", "probability"}
+DATA_SETTINGS = ("seed", "test_size")
+"""Training params that change the rows a model learns from (logged by every training run)."""
 
 
 def _get(url: str, **params: Any) -> requests.Response:
@@ -99,11 +101,17 @@ def check_row_by_row(online: Any, batch: Any) -> None:
             "online is not set yet: classify_online still returns nothing; write its loop "
             "(one GET /predict per text) and return the list of best codes"
         )
-    if isinstance(online, str) or not isinstance(online, Sequence):
+    if (
+        isinstance(online, str | bytes | Mapping)
+        or hasattr(online, "columns")  # a table: one code per text is one column
+        or not isinstance(online, Iterable)
+        or not hasattr(online, "__len__")
+    ):
         raise CheckFailed(
-            f"classify_online should return a list (one best code per text), "
-            f"got {type(online).__name__}"
+            "classify_online should return a list (or a Series, e.g. texts.apply(...)) of "
+            f"one best code per text, got {type(online).__name__}"
         )
+    online = list(online)  # a Series or an array too: its values, in the order of the texts
     expected = list(batch["prediction_1"])
     if len(online) != len(expected):
         raise CheckFailed(
@@ -161,16 +169,19 @@ def check_new_version(new_version: Any, served_version: Any, rows: Any) -> None:
             f"expected this notebook's rows={rows}: pass TrainConfig(rows=rows, ...)"
         )
     before = client.get_run(client.get_model_version(MODEL_NAME, served).run_id).data.params
+    # What makes a different model: a hyperparameter, or other training rows (the
+    # corpus seed draws another corpus and another split; test_size another split).
+    settings = [*Hyperparameters().as_dict(), *DATA_SETTINGS]
     changed = [
         f"{name} {before.get(name)} → {params.get(name)}"
-        for name in Hyperparameters().as_dict()
+        for name in settings
         if before.get(name) != params.get(name)
     ]
     if not changed:
         raise CheckFailed(
-            f"version {version} has the hyperparameters of version {served}: fastText on one "
-            "thread would train the same model again; change one, e.g. "
-            "params=Hyperparameters(epoch=10)"
+            f"version {version} has the hyperparameters and the data of version {served}: "
+            "fastText on one thread would train the same model again; change a "
+            "hyperparameter, e.g. params=Hyperparameters(epoch=10), or the corpus, e.g. seed=1"
         )
     passed(
         f"{MODEL_NAME} version {version} is registered, newer than the served version "

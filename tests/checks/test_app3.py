@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 import requests
 
@@ -39,7 +40,8 @@ def values() -> TraineeValues:
 
 @pytest.fixture(scope="module")
 def versions(mlflow_server) -> dict[str, str]:
-    """Three versions of a private model: v1 and v2 differ by epoch; v3 re-registers v1."""
+    """Four versions of a private model: v1 and v2 differ by epoch; v3 re-registers v1;
+    v4 has v1's hyperparameters, trained on a corpus drawn with another seed."""
     tiny = Hyperparameters(epoch=2, bucket=5000)
     registered = {}
     for key, params in (("served", tiny), ("new", replace(tiny, epoch=3))):
@@ -48,6 +50,10 @@ def versions(mlflow_server) -> dict[str, str]:
         registered[key] = result.model_version
         registered[f"{key}_run"] = result.run_id
     registered["same"] = register_run_model(registered["served_run"], MODEL).version
+    reseeded = TrainConfig(
+        rows=ROWS, seed=1, experiment="app3-checks", model_name=MODEL, params=tiny
+    )
+    registered["reseeded"] = run_training(reseeded, status=lambda _: None).model_version
     return registered
 
 
@@ -114,13 +120,37 @@ def test_row_by_row_must_match_the_batch(private, api, capsys):
         checks.check_row_by_row(wrong, batch)
     with pytest.raises(CheckFailed, match="should return a list"):
         checks.check_row_by_row("70.22Z", batch)
+    with pytest.raises(CheckFailed, match="should return a list"):
+        checks.check_row_by_row(batch, batch)  # the batch table itself is not one code per text
+
+
+def test_row_by_row_accepts_a_series_from_apply(private, api, capsys):
+    """The natural pandas answer, ``texts.apply(...)``, is a Series with the texts' index."""
+    frame = read_descriptions(data_to_classify()).iloc[20:40]  # an index that is not 0..19
+    batch = classify_in_batches(frame, api.url, progress=False)
+
+    def best_code(text: str) -> str:
+        answer = requests.get(f"{api.url}/predict", params={"description": text}, timeout=10)
+        return answer.json()["predictions"][0]["code"]
+
+    online = frame["text"].apply(best_code)
+    assert list(online.index) != list(range(20))
+    checks.check_row_by_row(online, batch)
+    assert capsys.readouterr().out.startswith("✔ 20 descriptions")
+    checks.check_row_by_row(online.to_numpy(), batch)
+    assert capsys.readouterr().out.startswith("✔ 20 descriptions")
+    shifted = pd.Series(["00.00Z", *online.iloc[1:]], index=online.index)
+    with pytest.raises(CheckFailed, match="1 of 20 rows differ from the batch"):
+        checks.check_row_by_row(shifted, batch)
 
 
 def test_new_version(private, versions, capsys):
     served, new, same = versions["served"], versions["new"], versions["same"]
     checks.check_new_version(new, served, ROWS)
     assert capsys.readouterr().out.strip().endswith("changed: epoch 2 → 3")
-    with pytest.raises(CheckFailed, match=f"has the hyperparameters of version {served}"):
+    with pytest.raises(
+        CheckFailed, match=f"has the hyperparameters and the data of version {served}"
+    ):
         checks.check_new_version(same, served, ROWS)
     with pytest.raises(CheckFailed, match=f"version {served} is not newer than"):
         checks.check_new_version(served, served, ROWS)
@@ -128,6 +158,12 @@ def test_new_version(private, versions, capsys):
         checks.check_new_version(new, served, 200_000)
     with pytest.raises(CheckFailed, match=f"no version '999' of a registered model '{MODEL}'"):
         checks.check_new_version("999", served, ROWS)
+
+
+def test_new_version_accepts_a_retrain_on_another_corpus_seed(private, versions, capsys):
+    """Same hyperparameters, another corpus: a different model, so a right answer."""
+    checks.check_new_version(versions["reseeded"], versions["served"], ROWS)
+    assert capsys.readouterr().out.strip().endswith("changed: seed 0 → 1")
 
 
 def test_bumped_manifests(private, values, capsys):
