@@ -126,6 +126,9 @@ def test_check_dim_runs(private, capsys):
         checks.check_dim_runs(swapped, dims, ROWS)
     right = {dim: fake_project_run(dim=dim) for dim in dims}
     assert "2 project runs" in passes(capsys, checks.check_dim_runs, right, dims, ROWS)
+    # keys read back as strings (from a table's params.dim column) are right too
+    as_text = {str(dim): fake_project_run(dim=dim) for dim in dims}
+    assert "2 project runs" in passes(capsys, checks.check_dim_runs, as_text, dims, ROWS)
 
 
 def test_check_best_run(private, capsys):
