@@ -54,7 +54,7 @@ def test_page_renders_in_a_browser(browser, built_book, page_path):
     if "/apps/" in f"/{page_path}":
         assert page.locator(".cell_output").count() > 0, f"{page_path} shows no executed output"
         assert page.locator(".cell_output .output.error, .output.traceback").count() == 0
-        assert "# Parameters" not in page.locator("main").inner_text()  # papermill's cell
+        assert "# Parameters" not in page.locator("#main-content").inner_text()  # papermill
     page.close()
 
 
