@@ -29,11 +29,11 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from course_lib.bench.tracking import state_folder
 from course_lib.model.fasttext_model import Hyperparameters
 from course_lib.search.grid import Grid
 from course_lib.search.local import SearchPlan, run_search
@@ -74,19 +74,8 @@ def _fresh_state() -> Iterator[None]:
     """A state folder and tracking server of the benchmark's own (a user's runs untouched)."""
     from course_lib.tracking.server import tracking_server
 
-    previous = {k: os.environ.get(k) for k in ("COURSE_STATE_DIR", "MLFLOW_TRACKING_URI")}
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as folder:
-        os.environ["COURSE_STATE_DIR"] = folder
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-        try:
-            with tracking_server():
-                yield
-        finally:
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with state_folder(), tracking_server():
+        yield
 
 
 def _timed_search(grid: Grid, rows: int, workers: int, experiment: str) -> dict[str, Any]:

@@ -28,17 +28,22 @@ DEFAULT_SERVER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"}
 
 
 @contextlib.contextmanager
-def _state_folder() -> Iterator[None]:
-    previous = os.environ.get("COURSE_STATE_DIR")
-    with tempfile.TemporaryDirectory(prefix="bench-tracking-") as folder:
+def state_folder() -> Iterator[None]:
+    """A temporary state folder, and no configured tracking server, for the duration:
+    a benchmark's servers and runs never touch the user's (both restored after)."""
+    names = ("COURSE_STATE_DIR", "MLFLOW_TRACKING_URI")
+    previous = {name: os.environ.get(name) for name in names}
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         os.environ["COURSE_STATE_DIR"] = folder
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
         try:
             yield
         finally:
-            if previous is None:
-                os.environ.pop("COURSE_STATE_DIR", None)
-            else:
-                os.environ["COURSE_STATE_DIR"] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -61,7 +66,7 @@ def _start_and_measure(env: dict[str, str]) -> dict[str, Any]:
 
 def measure(env: dict[str, str], repeat: int = 2) -> dict[str, Any]:
     """A first start (fresh database) and the best of ``repeat`` later ones."""
-    with _state_folder():
+    with state_folder():
         first = _start_and_measure(env)
         later = [_start_and_measure(env) for _ in range(repeat)]
     best = min(later, key=lambda m: m["healthy_s"])

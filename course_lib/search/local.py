@@ -31,6 +31,7 @@ from course_lib.search.selection import (
     SELECTION_METRIC,
     Selection,
     select_best,
+    tagged_runs,
 )
 
 
@@ -131,15 +132,9 @@ def _mark_killed(plan: SearchPlan) -> None:
     """Runs a stopped worker left RUNNING become KILLED (the server may be gone: quietly)."""
     with contextlib.suppress(Exception):
         client = MlflowClient()
-        experiment = client.get_experiment_by_name(plan.experiment)
-        runs = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=(
-                f"tags.`{SEARCH_TAG}` = '{plan.search_id}' and attributes.status = 'RUNNING'"
-            ),
-        )
-        for run in runs:
-            client.set_terminated(run.info.run_id, "KILLED")
+        for run in tagged_runs(plan.experiment, plan.search_id):
+            if run.info.status == "RUNNING":
+                client.set_terminated(run.info.run_id, "KILLED")
 
 
 def run_search(
