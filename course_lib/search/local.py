@@ -70,6 +70,9 @@ class Trained:
     metrics: dict[str, float]
 
 
+KILL_SETTLE_SECONDS = 2.0  # how long a run created by a stopped worker may take to appear
+
+
 def train_configuration(task: TrainTask) -> Trained:
     """Train and log one configuration (in a worker): never registered, tagged with the
     search and the configuration, exactly as the workflow's training pod does it."""
@@ -128,13 +131,25 @@ def _progress(outcome: Outcome, done: int, total: int, grid: Grid) -> str:
     )
 
 
-def _mark_killed(plan: SearchPlan) -> None:
-    """Runs a stopped worker left RUNNING become KILLED (the server may be gone: quietly)."""
+def _mark_killed(plan: SearchPlan, settle: float = KILL_SETTLE_SECONDS) -> None:
+    """Runs a stopped worker left RUNNING become KILLED (the server may be gone: quietly).
+
+    A worker stopped while its request to create a run was in flight is gone
+    before the server has finished creating that run, so one look right after
+    the workers are reaped can miss it and leave it RUNNING for ever (three
+    interrupts in twenty-two, in the test that sends them).  Looking again until ``settle`` seconds have
+    passed catches it; an interrupt costs those seconds, nothing else does.
+    """
     with contextlib.suppress(Exception):
         client = MlflowClient()
-        for run in tagged_runs(plan.experiment, plan.search_id):
-            if run.info.status == "RUNNING":
-                client.set_terminated(run.info.run_id, "KILLED")
+        deadline = time.monotonic() + settle
+        while True:
+            for run in tagged_runs(plan.experiment, plan.search_id):
+                if run.info.status == "RUNNING":
+                    client.set_terminated(run.info.run_id, "KILLED")
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.25)
 
 
 def run_search(

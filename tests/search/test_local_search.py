@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import psutil
@@ -14,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from course_lib.search.grid import parse_grid
-from course_lib.search.local import SearchPlan, run_search
+from course_lib.search.local import SearchPlan, _mark_killed, run_search
 from course_lib.search.selection import ROLE_TAG, SEARCH_TAG, SELECTION_METRIC
 from tests.search.training_tasks import train_unless_dim_7
 
@@ -146,3 +147,26 @@ def _all_runs(experiment: str):
 
 def _running_runs(experiment: str):
     return [r for r in _all_runs(experiment) if r.info.status == "RUNNING"]
+
+
+def test_a_run_the_server_creates_after_the_workers_are_gone_is_marked_killed_too(mlflow_server):
+    """The race behind a RUNNING run left after an interrupt: a worker stopped with its
+    create-run request in flight, so the server adds the run after the parent's first
+    look.  The run is injected here 0.6 s after the sweep starts."""
+    grid = parse_grid({"hyperparameters": {"dim": [10]}})
+    plan = SearchPlan(grid, experiment="tests-late-run", rows=ROWS, workers=1)
+    client = MlflowClient()
+    experiment_id = client.create_experiment("tests-late-run")
+    early = client.create_run(experiment_id, tags={SEARCH_TAG: plan.search_id})
+    late: list[str] = []
+
+    def create_late() -> None:
+        time.sleep(0.6)
+        late.append(client.create_run(experiment_id, tags={SEARCH_TAG: plan.search_id}).info.run_id)
+
+    creator = threading.Thread(target=create_late)
+    creator.start()
+    _mark_killed(plan, settle=1.5)
+    creator.join()
+    for run_id in [early.info.run_id, *late]:
+        assert client.get_run(run_id).info.status == "KILLED"
