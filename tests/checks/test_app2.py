@@ -8,6 +8,7 @@ that the notebooks and the CLI tests use.
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -111,6 +112,30 @@ def test_check_default_run(private, capsys):
     with pytest.raises(CheckFailed, match="has dim=25, expected 50"):
         checks.check_default_run(fake_project_run(dim=25), ROWS)
     assert "dim 50" in passes(capsys, checks.check_default_run, fake_project_run(), ROWS)
+
+
+def test_check_default_run_accepts_the_run_however_its_id_was_found(private, capsys):
+    """``submitted.run_id`` is one way to the run; a trainee who ran the project from a
+    terminal finds its id again on the tracking server, and that answer is as right."""
+    run_id = fake_project_run()
+    latest = mlflow.search_runs(
+        experiment_names=[EXPERIMENT],
+        filter_string="params.dim = '50' and tags.`mlflow.project.entryPoint` = 'main'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    from_table = latest.loc[0, "run_id"]
+    assert from_table == run_id  # the search found the run just made
+    assert "dim 50" in passes(capsys, checks.check_default_run, from_table, ROWS)
+    # the same id as the client's Run gives it, as numpy's string type, and with the
+    # corpus size read back from the run (a string) or from a numpy array
+    (found,) = MlflowClient().search_runs(
+        [latest.loc[0, "experiment_id"]], f"attributes.run_id = '{run_id}'"
+    )
+    passes(capsys, checks.check_default_run, found.info.run_id, ROWS)
+    passes(capsys, checks.check_default_run, np.array([run_id])[0], ROWS)
+    passes(capsys, checks.check_default_run, run_id, found.data.params["corpus_rows"])
+    passes(capsys, checks.check_default_run, run_id, np.array([ROWS])[0])
 
 
 def test_check_dim_runs(private, capsys):
