@@ -18,6 +18,7 @@ import nbformat
 
 from course_lib.course.labs import SOLUTION_MARKER, SOLUTION_TAG, STUB_PREFIX
 from course_lib.course.notebooks import Report, check_solutions
+from course_lib.course.repository import write_clone_snippet
 from course_lib.errors import CourseError
 
 HIDE_TAG = "hide-input"
@@ -90,6 +91,7 @@ def build_book(root: Path, executed: list[Path]) -> Path:
     for notebook in executed:
         book_copy(notebook, root / "book" / "apps" / notebook.name)
     copy_dashboard(root)
+    write_clone_snippet(root)
     result = subprocess.run(jupyter_book_command(root), capture_output=True, text=True)
     log = root / "_build" / "build.log"
     log.parent.mkdir(exist_ok=True)

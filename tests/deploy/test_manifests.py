@@ -491,7 +491,7 @@ def test_the_image_builds_beside_the_tests_and_is_pushed_only_after_them():
     assert len(pushed) == 1 and jobs["publish"]["permissions"]["packages"] == "write"
 
 
-def test_the_book_is_built_by_the_main_command_and_deployed_from_main_only():
+def test_the_book_is_built_by_the_main_command_and_deployed_from_main_only_not_in_forks():
     jobs = load_workflow(WORKFLOW.read_text())["jobs"]
     book, pages = jobs["book"], jobs["pages"]
     assert book["needs"] == "test" and pages["needs"] == "book"
@@ -499,6 +499,9 @@ def test_the_book_is_built_by_the_main_command_and_deployed_from_main_only():
     assert "uv run course build" in commands and "--rows" not in commands  # the default corpus
     uploads = [s for s in book["steps"] if s.get("uses", "").startswith("actions/upload-pages")]
     assert uploads[0]["with"]["path"] == "_build/html"
-    for job in (book, pages, jobs["publish"], jobs["image"]):
-        assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    on_main = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    for job in (jobs["publish"], jobs["image"]):  # a fork builds and pushes its own image
+        assert job["if"] == on_main
+    for job in (book, pages):  # a fork has no Pages site: its run would fail there
+        assert job["if"] == on_main + " && !github.event.repository.fork"
     assert pages["permissions"] == {"pages": "write", "id-token": "write"}
