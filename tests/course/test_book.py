@@ -15,9 +15,14 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
 def toc_pages() -> list[str]:
-    """Every page of the table of contents, as paths without extension."""
+    """Every page of the table of contents, as paths without extension: the chapters and
+    the sections under them (chapter 3's going-further page is one)."""
+
+    def with_sections(entries: list[dict]) -> list[str]:
+        return [p for e in entries for p in [e["file"], *with_sections(e.get("sections", []))]]
+
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [toc["root"]] + [p for part in toc["parts"] for p in with_sections(part["chapters"])]
 
 
 @pytest.fixture(scope="session")
