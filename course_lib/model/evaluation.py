@@ -81,3 +81,52 @@ def accuracy_interval(accuracy: float, rows: int) -> Interval:
     correct = round(accuracy * rows)
     ci = binomtest(correct, rows).proportion_ci(confidence_level=0.95, method="wilson")
     return Interval(accuracy, float(ci.low), float(ci.high), rows)
+
+
+def top1_right(model: Any, frame: pd.DataFrame) -> pd.Series:
+    """For a loaded MLflow model, whether its best code is the true one, row by row
+    (aligned on ``frame``'s index): what a paired comparison of two models needs."""
+    ranked = model.predict(frame["text"].tolist(), params={"k": 1})
+    best = [row[0]["nace"] if len(row) else None for row in ranked]
+    return pd.Series(best, index=frame.index, dtype=object).eq(frame["nace"])
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Two models on the same rows: the rows only the first gets right, only the
+    second, and McNemar's exact p-value."""
+
+    only_first: int
+    only_second: int
+    p_value: float
+
+    def __str__(self) -> str:
+        return (
+            f"right for the first model only: {self.only_first}, for the second only: "
+            f"{self.only_second}; McNemar's exact test: p = {self.p_value:.2g}"
+        )
+
+
+def paired_test(first_right: Sequence[bool], second_right: Sequence[bool]) -> PairedTest:
+    """McNemar's exact test of two models answered on the same rows.
+
+    Two accuracies on the same 212 descriptions are not independent samples:
+    most rows are right, or wrong, for both.  Only the discordant rows tell
+    the models apart and, were the models equally good, each would fall on
+    either side with probability ½; the exact test is a binomial test of one
+    side's count among them (scipy's ``binomtest``, two-sided).  No discordant
+    row: nothing tells them apart, p = 1.
+    """
+    from scipy.stats import binomtest
+
+    if len(first_right) != len(second_right):
+        raise ValueError(
+            f"the two models answered {len(first_right)} and {len(second_right)} rows: "
+            "compare them on the same rows"
+        )
+    pairs = [(bool(a), bool(b)) for a, b in zip(first_right, second_right, strict=True)]
+    only_first = sum(a and not b for a, b in pairs)
+    only_second = sum(b and not a for a, b in pairs)
+    discordant = only_first + only_second
+    p_value = binomtest(only_first, discordant, 0.5).pvalue if discordant else 1.0
+    return PairedTest(only_first, only_second, float(p_value))
