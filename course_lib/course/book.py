@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.course.labs import SOLUTION_MARKER, SOLUTION_TAG, STUB_PREFIX
+from course_lib.course.labs import BOOK_TAG, SOLUTION_MARKER, SOLUTION_TAG, STUB_PREFIX
 from course_lib.course.notebooks import Report, check_solutions
 from course_lib.course.repository import write_clone_snippet
 from course_lib.errors import CourseError
@@ -30,8 +30,9 @@ REMOVE_TAG = "remove-cell"
 
 
 def book_copy(executed: Path, target: Path) -> Path:
-    """Executed solution → book page: answers folded, lab markers and papermill's
-    injected parameters removed.
+    """Executed solution → book page: answers folded, lab markers, papermill's
+    injected parameters and the cells that glue a chapter's values removed (their
+    glued values stay in the notebook, for the chapter to paste).
 
     Refuses a notebook with an error output: the book never shows a failed cell.
     """
@@ -43,7 +44,7 @@ def book_copy(executed: Path, target: Path) -> Path:
         if errors:
             raise CourseError(f"{executed.name}, cell {index}: {errors[0].get('ename')}; not built")
         tags = cell.metadata.get("tags", [])
-        if INJECTED_TAG in tags:  # "# Parameters rows = 200000" under the set-up cell: noise
+        if INJECTED_TAG in tags or BOOK_TAG in tags:  # papermill's "rows = 3000", glue: noise
             cell.metadata["tags"] = [*tags, REMOVE_TAG]
         if SOLUTION_TAG in tags:
             lines = cell.source.splitlines()

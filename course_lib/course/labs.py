@@ -8,6 +8,10 @@ markdown).  A code cell tagged ``solution`` holds an exercise's answer:
 - ``# stub: <code>`` lines in the answer become the lab's code (a name set
   to ``...`` that the exercise's check then finds unanswered).
 
+A code cell tagged ``book-only`` is for the book, not for trainees: it glues
+values a chapter quotes (:mod:`course_lib.course.chapter_values`), so the lab
+leaves it out and the book page removes it.
+
 The lab (``labs/<app>.ipynb``) is the solution with every answer replaced by
 its stub, no outputs, no execution counts and no cell ids, so a regenerated
 lab is byte-identical and a test can tell when ``labs/`` is stale.
@@ -26,6 +30,8 @@ SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
 SOLUTION_MARKER = "# SOLUTION"
 STUB_PREFIX = "# stub: "
+BOOK_TAG = "book-only"
+"""A cell that only the book's build needs: not in the lab, not on the page."""
 
 
 def solution_files(root: Path) -> list[Path]:
@@ -54,6 +60,7 @@ def stub_source(source: str) -> str:
 def make_lab(solution: Path) -> nbformat.NotebookNode:
     """The trainee's notebook for one solution file."""
     notebook = jupytext.read(solution, fmt="md:myst")
+    notebook.cells = [c for c in notebook.cells if BOOK_TAG not in c.metadata.get("tags", [])]
     for cell in notebook.cells:
         cell.pop("id", None)
         if cell.cell_type != "code":

@@ -47,7 +47,7 @@ def test_the_cleaning_table_of_chapter_2_is_what_clean_texts_gives():
         ('"pâtisserie" `patisser`', "pâtisserie", "patisser"),
         ('"boulangerie" becomes\n   `boulanger`', "boulangerie", "boulanger"),
         ('"boulanger" becomes `boulang`', "boulanger", "boulang"),
-        ("the cleaned input `boulang` and `boulon`", "boulons", "boulon"),
+        ("`boulang`, and a word such as `boulon`\n(*boulons*", "boulons", "boulon"),
     ],
 )
 def test_the_stems_chapter_2_quotes_are_what_clean_texts_gives(sentence, word, stem):
