@@ -72,6 +72,11 @@ def check_subclass_count(count: Any) -> None:
     """App 0: how many subclasses the nomenclature has."""
     require(count, "n_subclasses")
     expected = int((_all_levels()["level"] == "subclass").sum())
+    if isinstance(count, str):
+        raise CheckFailed(
+            f"n_subclasses is the text {count!r}, not a number: a count is what len(...) "
+            "returns, len(nomenclature.codes)"
+        )
     if isinstance(count, bool) or count != expected:
         raise CheckFailed(
             f"NAF rév. 2 has {expected} subclasses, not {count!r}: count the codes of the "

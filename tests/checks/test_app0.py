@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 from course_lib.checks import CheckFailed
@@ -54,18 +55,54 @@ def test_subclass_count_does_not_trust_the_nomenclature_object(monkeypatch, caps
     _passes(capsys, checks.check_subclass_count, 732)
 
 
-@pytest.mark.parametrize("right", [732, np.int64(732)])
+@pytest.mark.parametrize(
+    "right",
+    [
+        732,
+        np.int64(732),
+        len(load_nomenclature().subclasses),  # the table's rows, not the list of codes
+        load_nomenclature().subclasses.shape[0],
+        float(len(set(load_nomenclature().codes))),  # 732.0, e.g. from a sum
+    ],
+)
 def test_subclass_count_accepts_a_right_answer_however_computed(right, capsys):
     _passes(capsys, checks.check_subclass_count, right)
 
 
-@pytest.mark.parametrize("wrong", ["10", "10.7", "B", "INDUSTRIE MANUFACTURIÈRE", 3])
+def test_subclass_count_says_a_count_is_a_number():
+    """``"732"`` (typed, or read from a printed table) would break arithmetic later."""
+    with pytest.raises(CheckFailed, match=r"the text '732', not a number.*len\(nomenclature"):
+        checks.check_subclass_count("732")
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        "10",  # the division
+        "10.7",  # the group
+        "B",  # the neighbouring section
+        "INDUSTRIE MANUFACTURIÈRE",  # the label, not the letter
+        ("C", "INDUSTRIE MANUFACTURIÈRE"),  # the cell's displayed pair
+        3,  # the section's position
+    ],
+)
 def test_section_of_refuses_another_level_or_letter(wrong):
     with pytest.raises(CheckFailed, match="belongs to section 'C'"):
         checks.check_section_of("10.71C", wrong)
 
 
-@pytest.mark.parametrize("right", ["C", "c", load_nomenclature().parent("1071C", "section")])
+@pytest.mark.parametrize(
+    "right",
+    [
+        "C",
+        "c",
+        " C\n",  # copied from a printed cell
+        load_nomenclature().parent("1071C", "section"),  # the compact code
+        load_nomenclature().subclasses.at["1071C", "section"],  # read from the table
+        load_nomenclature().at_level(pd.Series(["1071C"]), "section").iloc[0],
+        np.str_("C"),
+    ],
+)
 def test_section_of_accepts_the_letter(right, capsys):
     out = _passes(capsys, checks.check_section_of, "10.71C", right)
     assert "INDUSTRIE MANUFACTURIÈRE" in out
