@@ -150,6 +150,8 @@ def check_daily_statistics(table: Any, data: Path | str) -> None:
     require(table, "daily")
     if not isinstance(table, pd.DataFrame):
         raise CheckFailed(f"daily should be a DataFrame (query(...)), got {type(table).__name__}")
+    if "date" not in table.columns and table.index.name == "date":
+        table = table.reset_index()  # pandas' groupby("date") keeps the day as the index
     missing = {"date", "predictions", "high_confidence_share"} - set(table.columns)
     if missing:
         raise CheckFailed(

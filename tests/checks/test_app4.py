@@ -122,6 +122,26 @@ def test_daily_statistics_pass_every_correct_query(data, query) -> None:
     check_daily_statistics(sql(data, query), data)
 
 
+def test_daily_statistics_pass_a_pandas_groupby_with_the_day_as_index(data) -> None:
+    rows = sql(data, "SELECT date, proba_1 FROM predictions")
+    daily = (
+        rows.assign(high=rows["proba_1"] > 0.8)
+        .groupby("date")
+        .agg(predictions=("high", "size"), high_confidence_share=("high", "mean"))
+    )
+    assert daily.index.name == "date" and "date" not in daily.columns
+    check_daily_statistics(daily, data)
+
+
+def test_daily_statistics_fail_on_a_pandas_groupby_of_the_mean_probability(data) -> None:
+    rows = sql(data, "SELECT date, proba_1 FROM predictions")
+    daily = rows.groupby("date").agg(
+        predictions=("proba_1", "size"), high_confidence_share=("proba_1", "mean")
+    )
+    with pytest.raises(CheckFailed, match="mean probability"):
+        check_daily_statistics(daily, data)
+
+
 @pytest.mark.parametrize(
     ("query", "hint"),
     [
