@@ -131,6 +131,11 @@ def check_best_run(best_run_id: Any, grid_run_id: Any) -> None:
     """App 1, exercise 3: the grid's run with the best held-out subclass accuracy."""
     require(best_run_id, "best_run_id")
     require(grid_run_id, "grid_run_id")
+    if not isinstance(best_run_id, str):  # a table's row or column is not hashable
+        raise CheckFailed(
+            f"best_run_id should be one run id (a string, e.g. grid.loc[0, 'run_id']), "
+            f"got {type(best_run_id).__name__}"
+        )
     runs = grid_runs(EXPERIMENT, grid_run_id, BEST_METRIC)
     if runs.empty:
         raise CheckFailed(f"no finished run under the grid run {grid_run_id!r}: do exercise 2")
