@@ -20,6 +20,7 @@ from course_lib.course.book import REMOVE_TAG, book_copy
 from course_lib.course.labs import BOOK_TAG, make_lab
 from course_lib.course.repository import write_clone_snippet
 from course_lib.errors import CourseError
+from course_lib.model.evaluation import accuracy_interval
 from tests.conftest import ROOT
 
 CH2 = ROOT / "book" / "ch2_nace_fasttext.md"
@@ -29,6 +30,7 @@ GLUE_PREFIX = "application/papermill.record/"  # myst_nb.ext.glue.GLUE_PREFIX
 
 RANKINGS = {
     cv.OYSTERS: [("4781Z", 0.93), ("4789Z", 0.55)],
+    **{text: [("9602A", 1.0), ("2349Z", 1e-05)] for text in cv.HAIRDRESSERS},
     cv.BAKER: [("1071C", 0.999), ("0321Z", 0.003), ("2594Z", 0.002), ("1072Z", 0.001),
                ("1071D", 0.0008)],
 }  # fmt: skip
@@ -128,6 +130,14 @@ def test_a_run_without_the_metrics_is_refused_by_name():
         fake_values(run_metrics=broken)
 
 
+def test_the_hairdressers_answer_is_glued_once_and_must_be_the_same_for_both_spellings():
+    values = fake_values()
+    assert (values["hairdresser_nace_1"], values["hairdresser_probability_2"]) == ("9602A", 1e-05)
+    rankings = RANKINGS | {cv.HAIRDRESSERS[1]: [("9602A", 0.9), ("2349Z", 1e-05)]}
+    with pytest.raises(CourseError, match="differently"):
+        fake_values(FakeModel(rankings))
+
+
 def test_a_model_that_gives_fewer_codes_is_refused():
     rankings = RANKINGS | {cv.OYSTERS: [("4781Z", 0.9)]}
     with pytest.raises(CourseError, match="1 code"):
@@ -169,8 +179,15 @@ def glued_output(key: str, value) -> nbformat.NotebookNode:
     )
 
 
-def stub_book(root, values: dict) -> None:
-    """The project's book with stub applications; Application 2 carries ``values`` glued."""
+def glue_cell(values: dict) -> nbformat.NotebookNode:
+    """Application 2's book-only cell as papermill leaves it, with ``values`` glued."""
+    cell = nbformat.v4.new_code_cell("glue_chapter2(...)", metadata={"tags": [BOOK_TAG]})
+    cell.outputs = [glued_output(cv.PREFIX + k, v) for k, v in values.items()]
+    return cell
+
+
+def stub_book(root, app2_cell: nbformat.NotebookNode) -> None:
+    """The project's book with stub applications; Application 2 holds ``app2_cell``."""
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("apps"))
@@ -183,9 +200,7 @@ def stub_book(root, values: dict) -> None:
         notebook.metadata["language_info"] = {"name": "python"}
         notebook.cells = [nbformat.v4.new_markdown_cell(f"# {solution.stem}")]
         if solution.stem == "app2_fasttext_mlflow":
-            cell = nbformat.v4.new_code_cell("glue_chapter2(...)", metadata={"tags": [BOOK_TAG]})
-            cell.outputs = [glued_output(cv.PREFIX + k, v) for k, v in values.items()]
-            notebook.cells.append(cell)
+            notebook.cells.append(app2_cell)
         executed = root / "executed" / f"{solution.stem}.ipynb"
         executed.parent.mkdir(exist_ok=True)
         nbformat.write(notebook, executed)
@@ -203,7 +218,7 @@ def test_chapter_2_shows_the_glued_values_and_a_missing_one_fails_the_build(tmp_
     values = fake_values()
     whole = tmp_path / "whole"
     whole.mkdir()
-    stub_book(whole, values)
+    stub_book(whole, glue_cell(values))
     built = jupyter_book(whole)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     page = (whole / "_build" / "html" / "book" / "ch2_nace_fasttext.html").read_text()
@@ -216,7 +231,39 @@ def test_chapter_2_shows_the_glued_values_and_a_missing_one_fails_the_build(tmp_
 
     missing = tmp_path / "missing"
     missing.mkdir()
-    stub_book(missing, {k: v for k, v in values.items() if k != "dev_subclass_low"})
+    stub_book(missing, glue_cell({k: v for k, v in values.items() if k != "dev_subclass_low"}))
     failed = jupyter_book(missing)
     assert failed.returncode != 0
     assert "Glue reference 'ch2_dev_subclass_low' not found" in failed.stdout + failed.stderr
+
+
+@pytest.mark.slow
+def test_the_book_only_cell_glues_in_a_kernel_what_chapter_2_pastes(small_model, tmp_path):
+    """The real path: a kernel runs the cell on a logged run, myst-nb reads its glue."""
+    from nbclient import NotebookClient
+
+    source = (
+        "from course_lib.course.chapter_values import glue_chapter2\n"
+        f"glue_chapter2({small_model.run_id!r}, labels_only={LABELS_ONLY!r});"
+    )
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source, metadata={"tags": [BOOK_TAG]})]
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    built_root = tmp_path / "book"
+    built_root.mkdir()
+    stub_book(built_root, notebook.cells[0])
+    built = jupyter_book(built_root)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    page = (built_root / "_build" / "html" / "book" / "ch2_nace_fasttext.html").read_text()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page))
+    quoted = re.search(
+        r"the subclass accuracy of ([\d.]+) has a 95 % interval from ([\d.]+) to ([\d.]+)", text
+    )
+    assert quoted, text[:2000]
+    interval = accuracy_interval(small_model.metrics["dev_accuracy_subclass"], 212)
+    assert quoted.groups() == tuple(
+        f"{v:.3f}" for v in (interval.accuracy, interval.low, interval.high)
+    )
+    assert "trained only on the 5,820 official labels and note items" in text
