@@ -49,10 +49,12 @@ changes (a test pins these against ``clean_texts``).
 
 
 def _as_list(value: Any, what: str) -> list:
-    """A list, a tuple or a pandas Series (``texts.apply(...)``) as a plain list."""
+    """A list, a tuple, a pandas Series (``texts.apply(...)``) or its ``.to_numpy()`` as a
+    plain list of Python values."""
+    import numpy as np
     import pandas as pd
 
-    if isinstance(value, pd.Series):
+    if isinstance(value, pd.Series) or (isinstance(value, np.ndarray) and value.ndim == 1):
         return value.tolist()
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise CheckFailed(
@@ -155,13 +157,23 @@ def check_default_run(default_run_id: Any, rows: Any) -> None:
     passed(f"project run {default_run_id[:8]}… with the defaults, {_summary(run)}")
 
 
-def check_dim_runs(dim_runs: Any, dims: Sequence[int], rows: Any) -> None:
-    """App 2, exercise 3: one project run per value of ``dims``, as ``{dim: run_id}``."""
-    require(dim_runs, "dim_runs")
+def _as_mapping(dim_runs: Any) -> Mapping:
+    """``{dim: run_id}`` as a dict, or a Series indexed by dim (``runs.set_index(...)``)."""
+    import pandas as pd
+
+    if isinstance(dim_runs, pd.Series):
+        return dim_runs.to_dict()
     if not isinstance(dim_runs, Mapping):
         raise CheckFailed(
             f"dim_runs should be a dict {{dim: run_id}}, got {type(dim_runs).__name__}"
         )
+    return dim_runs
+
+
+def check_dim_runs(dim_runs: Any, dims: Sequence[int], rows: Any) -> None:
+    """App 2, exercise 3: one project run per value of ``dims``, as ``{dim: run_id}``."""
+    require(dim_runs, "dim_runs")
+    dim_runs = _as_mapping(dim_runs)
     if sorted(str(d) for d in dim_runs) != sorted(str(d) for d in dims):
         raise CheckFailed(
             f"expected one run per dim in dims={list(dims)}, found keys {list(dim_runs)}"
@@ -184,9 +196,11 @@ def check_best_run(best_run_id: Any, default_run_id: Any, dim_runs: Any) -> None
     require(best_run_id, "best_run_id")
     require(default_run_id, "default_run_id")
     require(dim_runs, "dim_runs")
-    if not isinstance(dim_runs, Mapping):
+    dim_runs = _as_mapping(dim_runs)
+    if not isinstance(best_run_id, str):  # a table's row would make `in` ambiguous
         raise CheckFailed(
-            f"dim_runs should be a dict {{dim: run_id}}, got {type(dim_runs).__name__}"
+            f"best_run_id should be one run id (a string, e.g. runs.loc[0, 'run_id']), "
+            f"got {type(best_run_id).__name__}"
         )
     candidates = [default_run_id, *dim_runs.values()]
     if best_run_id not in candidates:
@@ -210,6 +224,12 @@ def check_champion(model_version: Any, best_run_id: Any) -> None:
     """App 2, exercise 5: the best run registered as ``fasttext`` with alias ``champion``."""
     require(model_version, "model_version")
     require(best_run_id, "best_run_id")
+    name = getattr(model_version, "name", MODEL_NAME)
+    if name != MODEL_NAME:  # its number, looked up under MODEL_NAME, would be another model
+        raise CheckFailed(
+            f"the model is registered as {name!r}, expected {MODEL_NAME!r}: "
+            f"mlflow.register_model(logged_model_uri(best_run_id), {MODEL_NAME!r})"
+        )
     version = str(getattr(model_version, "version", model_version))
     require_registered_with_alias(MODEL_NAME, version, best_run_id, ALIAS)
     passed(f"{MODEL_NAME} version {version} (run {best_run_id[:8]}…) is @{ALIAS}")

@@ -259,3 +259,81 @@ def test_check_predictions_accepts_the_champion_however_loaded(champion, capsys)
     top3 = by_version.predict(frame, params={"k": 3})
     top1 = by_version.predict(frame, params={"k": 1})
     passes(capsys, checks.check_predictions, DESCRIPTIONS, top1, top3)
+
+
+# --- more wrong answers a trainee could give, and right answers the lab does not write ----
+
+
+def test_check_cleaned_refuses_a_reordered_or_partial_answer():
+    with pytest.raises(CheckFailed, match="'COIFFEUR' cleans to 'coiffeur', not 'boulanger"):
+        checks.check_cleaned(LAB_EXAMPLES, sorted(clean_texts(LAB_EXAMPLES)))
+    with pytest.raises(CheckFailed, match=r"should be a list .* got set"):
+        checks.check_cleaned(LAB_EXAMPLES, set(clean_texts(LAB_EXAMPLES)))
+    with pytest.raises(CheckFailed, match="expected 4 cleaned descriptions, found 2"):
+        checks.check_cleaned(LAB_EXAMPLES, clean_texts(LAB_EXAMPLES)[:2])  # "the first two"
+
+
+def test_check_cleaned_accepts_an_array_and_one_call_per_text(capsys):
+    """``series.apply(clean_text).to_numpy()`` and a comprehension are as right as
+    ``clean_texts``; the examples may come as a Series with its own index."""
+    examples = pd.Series(LAB_EXAMPLES, index=[10, 11, 12, 13])
+    passes(capsys, checks.check_cleaned, examples, examples.apply(clean_text).to_numpy())
+    passes(capsys, checks.check_cleaned, LAB_EXAMPLES, [clean_text(t) for t in LAB_EXAMPLES])
+    with pytest.raises(CheckFailed, match="'COIFFEUR' cleans to 'coiffeur', not 'COIFFEUR'"):
+        checks.check_cleaned(LAB_EXAMPLES, np.array(["COIFFEUR", *clean_texts(LAB_EXAMPLES)[1:]]))
+
+
+def test_check_dim_runs_refuses_the_default_run_reused(private):
+    default = fake_project_run()
+    with pytest.raises(CheckFailed, match=r"dim_runs\[25\] .* has dim=50, expected 25"):
+        checks.check_dim_runs({25: default, 100: default}, [25, 100], ROWS)
+
+
+def test_check_dim_runs_accepts_a_series_and_numpy_values(private, capsys):
+    dims = np.array([25, 100])
+    runs = pd.DataFrame(
+        {"params.dim": ["25", "100"], "run_id": [fake_project_run(dim=d) for d in dims]}
+    )
+    by_dim = runs.set_index("params.dim")["run_id"]  # read back from a table of runs
+    assert "2 project runs" in passes(capsys, checks.check_dim_runs, by_dim, dims, ROWS)
+    as_numpy = {np.int64(d): np.str_(r) for d, r in zip(dims, runs["run_id"], strict=True)}
+    passes(capsys, checks.check_dim_runs, as_numpy, [25, 100], ROWS)
+
+
+def test_check_best_run_refuses_a_row_instead_of_its_id(private):
+    default = fake_project_run(test=0.40)
+    dim_runs = {25: fake_project_run(dim=25, test=0.30)}
+    runs = pd.DataFrame({"run_id": [default, dim_runs[25]]})
+    with pytest.raises(CheckFailed, match=r"one run id .*runs\.loc\[0, 'run_id'\].*got Series"):
+        checks.check_best_run(runs.loc[0], default, dim_runs)
+
+
+def test_check_best_run_accepts_the_best_however_found(private, capsys):
+    default = fake_project_run(test=0.30)
+    dim_runs = {25: fake_project_run(dim=25, test=0.45), 100: fake_project_run(dim=100, test=0.40)}
+    ours = [default, *dim_runs.values()]
+    found = mlflow.search_runs(
+        experiment_names=[EXPERIMENT],
+        filter_string="attributes.run_id IN ({})".format(", ".join(f"'{r}'" for r in ours)),
+        order_by=["metrics.test_accuracy_subclass DESC"],
+    )
+    best = found["run_id"].to_numpy()[0]
+    assert best == dim_runs[25]
+    assert "dim 25" in passes(capsys, checks.check_best_run, best, default, dim_runs)
+    as_series = pd.Series(dim_runs)  # dim_runs kept as a Series
+    passes(capsys, checks.check_best_run, np.str_(best), default, as_series)
+
+
+def test_check_champion_refuses_another_name(private, small_model):
+    other = mlflow.register_model(small_model.model_uri, f"{MODEL}-typo")
+    with pytest.raises(CheckFailed, match=rf"registered as '{MODEL}-typo', expected '{MODEL}'"):
+        checks.check_champion(other, small_model.run_id)
+
+
+def test_check_champion_accepts_the_version_however_given(private, small_model, capsys):
+    client = MlflowClient()
+    version = mlflow.register_model(small_model.model_uri, MODEL)
+    client.set_registered_model_alias(MODEL, "champion", version.version)
+    passes(capsys, checks.check_champion, int(version.version), small_model.run_id)
+    by_alias = client.get_model_version_by_alias(MODEL, "champion")
+    passes(capsys, checks.check_champion, by_alias, np.str_(small_model.run_id))
