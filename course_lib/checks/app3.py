@@ -33,8 +33,13 @@ def _get(url: str, **params: Any) -> requests.Response:
         ) from exc
 
 
-def _version_of(value: Any) -> str:
+def _version_of(value: Any, what: str = "new_version") -> str:
     """A version as the registry spells it: "3" from 3, "3" or a ModelVersion."""
+    if not hasattr(value, "version") and hasattr(value, "model_version"):
+        raise CheckFailed(  # run_training's TrainResult: its repr would not say what to keep
+            f"{what} is the whole {type(value).__name__}, not a version: keep its version, "
+            f"{what} = result.model_version"
+        )
     return str(getattr(value, "version", value))
 
 
@@ -146,7 +151,7 @@ def check_new_version(new_version: Any, served_version: Any, rows: Any) -> None:
     from course_lib.model.fasttext_model import Hyperparameters
 
     require(new_version, "new_version")
-    version, served = _version_of(new_version), _version_of(served_version)
+    version, served = _version_of(new_version), _version_of(served_version, "served_version")
     client = MlflowClient()
     registered = registered_version(
         MODEL_NAME,
@@ -213,9 +218,15 @@ def check_bumped_manifests(bumped: Any, mine: Any, new_version: Any) -> None:
         )
     version = _version_of(new_version)
     if bumped.model_version != version:
+        alias = (
+            ": an alias is resolved when a pod starts, so moving it changes no manifest and "
+            "nothing redeploys; write the number"
+            if not bumped.model_version.isdigit()
+            else ""
+        )
         raise CheckFailed(
             f"bumped.model_version is {bumped.model_version!r}, expected the new version "
-            f"{version!r}"
+            f"{version!r}{alias}: dataclasses.replace(mine, model_version=new_version)"
         )
     others = [
         f.name

@@ -18,7 +18,7 @@ from course_lib.checks import app3 as checks
 from course_lib.data.dataset import data_to_classify
 from course_lib.deploy.manifests import TraineeValues, for_user, load_values
 from course_lib.model.fasttext_model import Hyperparameters
-from course_lib.model.training import TrainConfig, run_training
+from course_lib.model.training import TrainConfig, TrainResult, run_training
 from course_lib.serving.client import classify_in_batches, read_descriptions
 from course_lib.serving.process import ApiProcess, running_api
 from course_lib.tracking.registry import register_run_model
@@ -189,3 +189,114 @@ def test_deployed_version(private, api, versions, capsys):
         checks.check_deployed_version(api.url, new)
     with pytest.raises(CheckFailed, match=r"nothing answers at http://127\.0\.0\.1:9/"):
         checks.check_deployed_version("http://127.0.0.1:9", new)
+
+
+# --- more wrong answers a trainee could give, and right answers the lab does not write ----
+
+
+def _get_predict(api_url: str, description: str, **params) -> dict:
+    params = {"description": description, **params}
+    return requests.get(f"{api_url}/predict", params=params, timeout=10).json()
+
+
+def test_single_prediction_refuses_the_default_k_and_the_codes_alone(private, api):
+    with pytest.raises(
+        CheckFailed, match="holds 1 predictions, expected k=3: pass 'nb_echoes_max'"
+    ):
+        checks.check_single_prediction(_get_predict(api.url, "taxi"), api.url, "taxi", 3)
+    codes = _get_predict(api.url, "taxi", nb_echoes_max=3)["predictions"]
+    with pytest.raises(CheckFailed, match=r"the decoded JSON body \(a dict\), got list"):
+        checks.check_single_prediction(codes, api.url, "taxi", 3)
+
+
+def test_single_prediction_accepts_another_way_to_ask(private, api, capsys):
+    """A URL written by hand (percent-encoded, k as text) and the body decoded with json:
+    the same answer as requests' params and response.json()."""
+    import json
+    from urllib.parse import urlencode
+
+    description = "vendeur d'huîtres sur les marchés"
+    query = urlencode({"description": description, "nb_echoes_max": "3"})
+    with requests.Session() as session:
+        response = session.get(f"{api.url}/predict?{query}", timeout=10)
+    checks.check_single_prediction(json.loads(response.text), api.url, description, 3)
+    assert capsys.readouterr().out.startswith("✔ GET /predict: 3 ranked codes")
+
+
+def test_row_by_row_refuses_labels_and_a_generator(private, api):
+    frame = read_descriptions(data_to_classify()).head(5)
+    batch = classify_in_batches(frame, api.url, progress=False)
+    answers = [_get_predict(api.url, t)["predictions"][0] for t in frame["text"]]
+    labels = [p["label"] for p in answers]  # the label, not the code
+    with pytest.raises(
+        CheckFailed, match=r"5 of 5 rows differ .*keep the first prediction's 'code'"
+    ):
+        checks.check_row_by_row(labels, batch)
+    # `return (code for ...)`: nothing runs until the check reads it, so the timing is empty
+    with pytest.raises(CheckFailed, match=r"should return a list .* got generator"):
+        checks.check_row_by_row((p["code"] for p in answers), batch)
+
+
+def test_row_by_row_accepts_prediction_dicts_and_a_tuple(private, api, capsys):
+    frame = read_descriptions(data_to_classify()).head(5)
+    batch = classify_in_batches(frame, api.url, progress=False)
+    answers = [_get_predict(api.url, t)["predictions"][0] for t in frame["text"]]
+    checks.check_row_by_row(answers, batch)  # the whole first prediction of each answer
+    assert capsys.readouterr().out.startswith("✔ 5 descriptions")
+    checks.check_row_by_row(tuple(p["code"] for p in answers), batch)
+    assert capsys.readouterr().out.startswith("✔ 5 descriptions")
+
+
+def test_new_version_refuses_the_result_and_the_alias(private, versions):
+    result = TrainResult(
+        run_id=versions["new_run"], experiment_id="0", metrics={}, model_uri="",
+        model_version=versions["new"], report=None,
+    )  # fmt: skip
+    with pytest.raises(
+        CheckFailed, match=r"whole TrainResult, not a version.*result\.model_version"
+    ):
+        checks.check_new_version(result, versions["served"], ROWS)
+    with pytest.raises(CheckFailed, match=r"no version 'champion'.*result\.model_version"):
+        checks.check_new_version("champion", versions["served"], ROWS)
+
+
+def test_new_version_accepts_an_int_or_a_model_version(private, versions, capsys):
+    from mlflow import MlflowClient
+
+    served, new = versions["served"], versions["new"]
+    checks.check_new_version(int(new), int(served), ROWS)
+    assert capsys.readouterr().out.strip().endswith("changed: epoch 2 → 3")
+    record = MlflowClient().get_model_version(MODEL, new)
+    checks.check_new_version(record, served, ROWS)
+    assert capsys.readouterr().out.startswith(f"✔ {MODEL} version {new} is registered")
+
+
+def test_bumped_manifests_refuses_the_alias(private, values):
+    mine = replace(for_user(values, "alice"), model_version="1")
+    with pytest.raises(CheckFailed, match=r"is 'champion', expected .*an alias .*write the number"):
+        checks.check_bumped_manifests(replace(mine, model_version="champion"), mine, "2")
+
+
+def test_bumped_manifests_accepts_other_spellings_of_the_version(private, values, capsys):
+    from dataclasses import asdict
+
+    mine = replace(for_user(values, "alice"), model_version="1")
+    checks.check_bumped_manifests(replace(mine, model_version=2), mine, 2)  # ints throughout
+    assert "version 2 (MLFLOW_MODEL_VERSION)" in capsys.readouterr().out
+    rebuilt = TraineeValues(**(asdict(mine) | {"model_version": "2"}))
+    checks.check_bumped_manifests(rebuilt, mine, "2")
+    assert capsys.readouterr().out.startswith("✔ the Deployment rendered from bumped")
+
+
+def test_deployed_version_refuses_another_model_and_accepts_any_spelling(
+    private, monkeypatch, api, versions, capsys
+):
+    from mlflow import MlflowClient
+
+    served = versions["served"]
+    checks.check_deployed_version(api.url, int(served))
+    checks.check_deployed_version(api.url, MlflowClient().get_model_version(MODEL, served))
+    assert capsys.readouterr().out.count("✔") == 2
+    monkeypatch.setattr(checks, "MODEL_NAME", "fasttext")  # the lab's model, not this one
+    with pytest.raises(CheckFailed, match=f"serves '{MODEL}', not 'fasttext': start_api"):
+        checks.check_deployed_version(api.url, served)
