@@ -8,6 +8,7 @@ it with what the code gives today: when the code changes, the page must change t
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from mlflow.projects._project_spec import load_project
@@ -103,3 +104,36 @@ def test_the_cleaning_figure_shows_what_the_course_s_cleaning_gives():
     assert shown["kept"] == " ".join(kept)
     assert shown["cleaned"] == " ".join(_stemmer().stem(w) for w in kept)
     assert shown["cleaned"] == clean_texts([shown["input"]])[0]
+
+
+def _leaves(tree: object, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    """Every leaf of a parsed YAML document, by its path of keys."""
+    if isinstance(tree, dict):
+        found: dict[tuple[str, ...], object] = {}
+        for key, value in tree.items():
+            found |= _leaves(value, (*path, str(key)))
+        return found
+    return {path: tree}
+
+
+@pytest.mark.slow
+def test_the_mlmodel_file_chapter_1_shows_is_a_real_one_abridged(small_model):
+    """Every line of chapter 1's MLmodel excerpt is in the file a training run logs, with
+    the same value, apart from the two ids and Python's patch version (which the chapter
+    says vary)."""
+    import mlflow
+    import yaml
+
+    start = CH1.index("```yaml\nflavors:")
+    shown = yaml.safe_load(CH1[start + len("```yaml\n") : CH1.index("```", start + 7)])
+    logged = mlflow.get_logged_model(small_model.model_uri.removeprefix("models:/"))
+    local = mlflow.artifacts.download_artifacts(f"{logged.artifact_location}/MLmodel")
+    real = _leaves(yaml.safe_load(Path(local).read_text(encoding="utf-8")))
+    varying = {("model_id",), ("run_id",), ("flavors", "python_function", "python_version")}
+    for path, value in _leaves(shown).items():
+        assert path in real, f"chapter 1 shows {'.'.join(path)}, which the MLmodel file lacks"
+        if path not in varying:
+            name = ".".join(path)
+            assert real[path] == value, f"{name}: chapter 1 {value!r}, real {real[path]!r}"
+    assert str(real[("flavors", "python_function", "python_version")]).startswith("3.11.")
+    assert str(real[("model_id",)]).startswith("m-")
