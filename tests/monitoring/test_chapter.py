@@ -164,6 +164,19 @@ def test_the_default_history_gives_the_chapter_s_figures(history) -> None:
         ],
     )
 
+    from course_lib.data.preprocessing import fold
+
+    words = full["text"].map(fold)
+    juicers = full[words.str.contains("trot|juic|hunter", regex=True)]
+    juicer_text = (
+        f"juicers are {_percent(len(juicers) / len(full))} of the traffic. The model has never "
+        f"seen the activity, and {_percent((juicers['proba_1'] < 0.5).mean())} of their answers "
+        f"are below 0.5 (median {juicers['proba_1'].median():.2f})"
+    )
+    flat = CHAPTER.replace("\n", " ")
+    if juicer_text not in flat:
+        wrong.append(f"juicers: the code gives {juicer_text!r}")
+
     # the chapter's run logged model_name "fasttext", five characters fewer on every line
     renamed = (len("fasttext-test") - len("fasttext")) * (report.predictions + report.refused)
     size = (sum(f.stat().st_size for f in report.files) - renamed) / 1e6
