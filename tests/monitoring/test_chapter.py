@@ -243,3 +243,14 @@ def test_the_log_line_shown_is_what_the_api_writes() -> None:
     refused = Refused("6f1c", "POST /predict", 422, "descriptions: empty", "fasttext", "3", 1.0)
     (line,) = refused.records(TextPolicy.RAW)
     assert line["event"] == "refused" and {"status", "reason"} <= set(line) and "text" not in line
+
+
+def test_the_columns_listed_are_the_prediction_dataset_s() -> None:
+    from course_lib.monitoring.datasets import PARTITION, PREDICTION_COLUMNS
+
+    flat = CHAPTER.replace("\n", " ")
+    (listed,) = re.findall(r"with the ranked codes spread out: `([^`]*)`", flat)
+    names = [n.strip() for n in listed.split(",") if n.strip() != "…"]
+    shown = set(names) | {f"{kind}_{k}" for kind in ("prediction", "proba") for k in (2, 3, 4)}
+    assert shown == set(PREDICTION_COLUMNS)
+    assert f"and the partition column `{PARTITION}`" in flat
