@@ -254,3 +254,17 @@ def test_the_columns_listed_are_the_prediction_dataset_s() -> None:
     shown = set(names) | {f"{kind}_{k}" for kind in ("prediction", "proba") for k in (2, 3, 4)}
     assert shown == set(PREDICTION_COLUMNS)
     assert f"and the partition column `{PARTITION}`" in flat
+
+
+def test_the_reject_kinds_table_is_the_etl_s() -> None:
+    from course_lib.monitoring.log_lines import MAX_LINE_BYTES, Reject
+
+    assert {kind.value for kind in Reject} == {
+        kind.strip("`") for kind in (table_rows(f"`{k.value}`")[0] for k in Reject)
+    }
+    assert table_rows("`too_long`")[1].startswith(f"more than {MAX_LINE_BYTES // 1_000_000} MB")
+    header = next(
+        i for i, line in enumerate(CHAPTER.splitlines()) if line == "| kind | what it is |"
+    )
+    rows = CHAPTER.splitlines()[header + 2 : header + 2 + len(Reject) + 1]
+    assert sum(1 for row in rows if row.startswith("| `")) == len(Reject)
