@@ -54,7 +54,7 @@ def test_the_retry_strategy_shown_is_every_course_pod_s():
     assert all(t["retryStrategy"] == yaml.safe_load(shown)["retryStrategy"] for t in pods)
 
 
-FLAT = CHAPTER.replace("\n", " ")
+FLAT = " ".join(CHAPTER.split())  # the prose, whatever its line breaks and indents
 
 
 def _row(first_cell: str) -> list[str]:
@@ -150,3 +150,22 @@ def test_the_search_s_output_lines_are_the_runner_s() -> None:
     assert f"(run …, {selection.SELECTION_METRIC} …), registered fasttext v…" in lines[-1]
     assert "held-out …, real … in … s" in lines[3]
     assert local.SELECTION_METRIC == selection.SELECTION_METRIC
+
+
+def test_the_limits_quoted_are_the_code_s() -> None:
+    from course_lib.errors import ServerUnavailable
+    from course_lib.search.grid import MAX_CONFIGURATIONS
+    from course_lib.search.pool import STOP_GRACE_S
+
+    assert f"more than {MAX_CONFIGURATIONS} combinations without a `sample`" in FLAT
+    assert f"SIGKILL to any still there {STOP_GRACE_S:g} seconds later" in FLAT
+    assert _row("75")[1].startswith("the tracking server did not answer (`ServerUnavailable`")
+    assert ServerUnavailable.exit_code == 75
+    spec = yaml.safe_load((ROOT / "infra" / "argo-workflows" / "search.yaml").read_text())["spec"]
+    assert spec["parallelism"] == 4 and "`parallelism: 4`" in CHAPTER
+    assert spec["activeDeadlineSeconds"] == 6 * 3600 and "the whole workflow after 6 hours" in FLAT
+    train = next(t for t in spec["templates"] if t["name"] == "train")
+    assert int(train["activeDeadlineSeconds"]) == 30 * 60 and "stopped after 30 minutes" in FLAT
+    assert spec["podGC"] == {"strategy": "OnPodSuccess", "deleteDelayDuration": "10m"}
+    assert spec["ttlStrategy"] == {"secondsAfterSuccess": 86400, "secondsAfterFailure": 3 * 86400}
+    assert "deleted a day after it succeeds, three days after it fails" in FLAT
