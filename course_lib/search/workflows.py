@@ -269,8 +269,10 @@ class SearchDefaults:
     """'' trains on the generated corpus; a path, https URL or s3:// URI otherwise."""
     rows: int = settings.DEFAULT_ROWS
     seed: int = settings.DEFAULT_SEED
-    alias: str = settings.DEFAULT_ALIAS
-    """'' registers the best model without moving an alias."""
+    alias: str = ""
+    """'' (the default) registers the best model without moving an alias, as ``course
+    search`` does: the API serves ``champion``, so promoting a search's winner stays a
+    decision of its own (``-p alias=search-best`` gives it an alias of the search's)."""
 
 
 def _course_container(
@@ -436,7 +438,7 @@ HEADERS = {
     "search.yaml": (
         "The hyperparameter search: expand the grid, train each configuration in its pod\n"
         "(withParam), register the best run. Override a parameter with argo submit -p, e.g.\n"
-        "-p rows=50000 -p alias=''. Exit code 75 (tracking server unreachable) and Argo-level\n"
+        "-p rows=50000 -p alias=search-best. Exit code 75 (tracking server unreachable) and Argo-level\n"
         "errors are retried with backoff; exit 1 never is."
     ),
 }
