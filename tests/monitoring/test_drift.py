@@ -26,9 +26,14 @@ from course_lib.monitoring.drift import (
     psi,
 )
 from course_lib.monitoring.thresholds import THRESHOLDS, Thresholds
+from tests.conftest import ROOT
 from tests.monitoring import synthetic
 
 CHANGE_DAY = 21
+STABLE_DAYS_JUDGED = {300: 7_160, 500: 6_156, 2_000: 7_160, 10_000: 7_160}
+"""What the seeded false-alarm histories judge, by weekday volume (none is flagged)."""
+DETECTION_DELAYS = {0: 23, 1: 27}
+"""Days from the change to the first flag over the 50 seeded ramps: chapter 4 quotes them."""
 
 
 def judged(table: pd.DataFrame) -> pd.DataFrame:
@@ -271,6 +276,7 @@ def test_false_alarm_rate_over_twenty_stable_years(per_weekday: int, weekly: boo
         f"{flagged}; largest PSI {worst:.3f}"
     )
     assert alarms / judged_days <= 3e-4
+    assert alarms == 0 and judged_days == STABLE_DAYS_JUDGED[per_weekday]  # chapter 4's figures
 
 
 @pytest.mark.slow
@@ -290,3 +296,14 @@ def test_detection_delay_of_a_change_that_builds_up_over_three_days() -> None:
     counts = pd.Series(delays).value_counts().sort_index()
     print(f"\ndays from the change to the first flag (0 = the change day): {counts.to_dict()}")
     assert max(delays) <= 3
+    assert counts.to_dict() == DETECTION_DELAYS  # chapter 4's figures
+
+
+def test_chapter_4_quotes_the_seeded_measurements():
+    """The slow tests above hold the measurements; this holds the chapter to them."""
+    text = " ".join((ROOT / "book" / "ch4_monitoring.md").read_text().split())
+    stable = sum(STABLE_DAYS_JUDGED.values())
+    assert f"no flag on {stable:,} stable days" in text
+    first, second = DETECTION_DELAYS[0], DETECTION_DELAYS[1]
+    assert f"on its first day in {first} of {first + second} runs" in text
+    assert f"on its second day in the other {second}" in text
