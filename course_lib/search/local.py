@@ -137,8 +137,9 @@ def _mark_killed(plan: SearchPlan, settle: float = KILL_SETTLE_SECONDS) -> None:
     A worker stopped while its request to create a run was in flight is gone
     before the server has finished creating that run, so one look right after
     the workers are reaped can miss it and leave it RUNNING for ever (three
-    interrupts in twenty-two, in the test that sends them).  Looking again until ``settle`` seconds have
-    passed catches it; an interrupt costs those seconds, nothing else does.
+    interrupts in twenty-two, in the test that sends them).  Looking again
+    until ``settle`` seconds have passed catches it; an interrupt costs those
+    seconds, nothing else does.
     """
     with contextlib.suppress(Exception):
         client = MlflowClient()

@@ -438,8 +438,8 @@ HEADERS = {
     "search.yaml": (
         "The hyperparameter search: expand the grid, train each configuration in its pod\n"
         "(withParam), register the best run. Override a parameter with argo submit -p, e.g.\n"
-        "-p rows=50000 -p alias=search-best. Exit code 75 (tracking server unreachable) and Argo-level\n"
-        "errors are retried with backoff; exit 1 never is."
+        "-p rows=50000 -p alias=search-best. Exit code 75 (tracking server unreachable) and\n"
+        "Argo-level errors are retried with backoff; exit 1 never is."
     ),
 }
 
