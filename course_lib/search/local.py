@@ -9,7 +9,6 @@ their hyperparameters only, so their scores can be compared.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
@@ -70,7 +69,9 @@ class Trained:
     metrics: dict[str, float]
 
 
-KILL_SETTLE_SECONDS = 2.0  # how long a run created by a stopped worker may take to appear
+KILL_SETTLE_SECONDS = 3.0  # how long a run created by a stopped worker may take to appear
+SLOW_SERVER_FACTOR = 5.0  # ... or this many times the slowest look at the runs
+KILL_WAIT_LIMIT_SECONDS = 30.0  # never longer than this
 
 
 def train_configuration(task: TrainTask) -> Trained:
@@ -137,20 +138,32 @@ def _mark_killed(plan: SearchPlan, settle: float = KILL_SETTLE_SECONDS) -> None:
     A worker stopped while its request to create a run was in flight is gone
     before the server has finished creating that run, so one look right after
     the workers are reaped can miss it and leave it RUNNING for ever (three
-    interrupts in twenty-two, in the test that sends them).  Looking again
-    until ``settle`` seconds have passed catches it; an interrupt costs those
-    seconds, nothing else does.
+    interrupts in twenty-two, in the test that sends them).  So the runs are
+    looked at again until ``settle`` seconds have passed, or longer when the
+    server is slow: a look that took a second means a late request may take
+    several, so the wait (counted from the workers' end) grows to
+    :data:`SLOW_SERVER_FACTOR` times the slowest look, up to
+    :data:`KILL_WAIT_LIMIT_SECONDS`.  An interrupt costs those
+    seconds, nothing else does.  A look that fails (the server is gone) ends it.
     """
-    with contextlib.suppress(Exception):
-        client = MlflowClient()
-        deadline = time.monotonic() + settle
-        while True:
-            for run in tagged_runs(plan.experiment, plan.search_id):
+    client = MlflowClient()
+    started = time.monotonic()
+    slowest = 0.0
+    while True:
+        looked = time.monotonic()
+        try:
+            runs = tagged_runs(plan.experiment, plan.search_id)
+            slowest = max(slowest, time.monotonic() - looked)
+            for run in runs:
                 if run.info.status == "RUNNING":
                     client.set_terminated(run.info.run_id, "KILLED")
-            if time.monotonic() >= deadline:
-                return
-            time.sleep(0.25)
+        except Exception:  # the server went away: nothing more can be marked
+            return
+        now = time.monotonic()
+        wait = min(max(settle, SLOW_SERVER_FACTOR * slowest), KILL_WAIT_LIMIT_SECONDS)
+        if now - started >= wait:
+            return
+        time.sleep(0.25)
 
 
 def run_search(

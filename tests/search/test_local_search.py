@@ -129,8 +129,9 @@ def test_interrupting_the_search_leaves_no_worker_and_no_running_run(
     workers = [p.pid for p in psutil.Process(search.pid).children(recursive=True)]
     assert len(workers) >= 2
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _running_runs(experiment):
-        time.sleep(0.5)  # both workers have started their MLflow runs
+    while time.monotonic() < deadline and len(_running_runs(experiment)) < 2:
+        time.sleep(0.5)  # both workers have started their MLflow runs (a run still being
+        # created when the signal comes is the race the next two tests inject, reliably)
     search.send_signal(signum)
     assert search.wait(timeout=60) != 0
     gone = psutil.wait_procs([psutil.Process(p) for p in workers if psutil.pid_exists(p)], 15)[1]
@@ -170,3 +171,42 @@ def test_a_run_the_server_creates_after_the_workers_are_gone_is_marked_killed_to
     creator.join()
     for run_id in [early.info.run_id, *late]:
         assert client.get_run(run_id).info.status == "KILLED"
+
+
+class _FakeRun:
+    def __init__(self, run_id: str, status: str = "RUNNING") -> None:
+        self.info = type("Info", (), {"run_id": run_id, "status": status})()
+
+
+def test_a_slow_server_gets_a_longer_wait_and_a_gone_server_none(monkeypatch):
+    """Each look at the runs takes 0.3 s: a run that appears 1.2 s after the sweep began
+    (past the 0.5 s settle, within 5 looks' time) is still marked; with the server gone,
+    the first failed look ends the sweep."""
+    import course_lib.search.local as local
+
+    began = time.monotonic()
+    killed: list[str] = []
+
+    def slow_runs(experiment, search_id):
+        time.sleep(0.3)
+        late = time.monotonic() - began > 1.2
+        return [_FakeRun("early"), *([_FakeRun("late")] if late else [])]
+
+    class Client:
+        def set_terminated(self, run_id, status):
+            killed.append(run_id)
+
+    monkeypatch.setattr(local, "MlflowClient", Client)
+    monkeypatch.setattr(local, "tagged_runs", slow_runs)
+    plan = SearchPlan(parse_grid({"hyperparameters": {"dim": [10]}}), experiment="x", rows=ROWS)
+    _mark_killed(plan, settle=0.5)
+    assert "late" in killed and "early" in killed
+    assert time.monotonic() - began < 3  # 5 looks' time, not until the 30 s limit
+
+    def gone(experiment, search_id):
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setattr(local, "tagged_runs", gone)
+    started = time.monotonic()
+    _mark_killed(plan, settle=5)
+    assert time.monotonic() - started < 1
