@@ -20,6 +20,7 @@ from course_lib.monitoring.alerts import evaluate_alerts
 from course_lib.monitoring.drift import drift_report
 from course_lib.monitoring.etl import run_etl
 from course_lib.monitoring.traffic import TrafficPlan, simulate_traffic
+from tests.book_text import table_row
 from tests.conftest import ROOT
 
 CHAPTER = (ROOT / "book" / "ch4_monitoring.md").read_text(encoding="utf-8")
@@ -28,11 +29,7 @@ END = date(2026, 11, 29)
 
 def table_rows(first_cell: str) -> list[str]:
     """The cells of the chapter's table row that starts with ``first_cell``."""
-    for line in CHAPTER.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and cells[0] == first_cell:
-            return cells
-    raise AssertionError(f"no table row starts with {first_cell!r}")
+    return table_row(CHAPTER, first_cell)
 
 
 def test_the_thresholds_table_is_the_code_s() -> None:
@@ -196,7 +193,7 @@ def test_the_default_history_gives_the_chapter_s_figures(history) -> None:
     for day in [date(2026, 11, d) for d in (20, 21, 22, 23, 24, 25, 29)]:
         got = table.set_index("day").loc[day]
         shown = next(r for r in CHAPTER.splitlines() if r.startswith(f"| {day:%a} {day.day} Nov"))
-        cells = [c.strip() for c in shown.strip().strip("|").split("|")]
+        cells = [c.strip() for c in shown.strip().strip("|").split("|")]  # "Mon 23 Nov, the…"
         computed = [
             f"{int(got['predictions']):,}",
             f"{got['psi']:.3f}",

@@ -10,6 +10,7 @@ import yaml
 
 from course_lib.search.grid import GridInvalid, load_grid, parse_grid, parse_grid_text
 from course_lib.settings import SEARCH_EXPERIMENT
+from tests.book_text import table_row
 from tests.conftest import ROOT
 
 CHAPTER = (ROOT / "book" / "ch5_distributed_search.md").read_text(encoding="utf-8")
@@ -58,11 +59,7 @@ FLAT = " ".join(CHAPTER.split())  # the prose, whatever its line breaks and inde
 
 
 def _row(first_cell: str) -> list[str]:
-    for line in CHAPTER.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and cells[0] == first_cell:
-            return cells
-    raise AssertionError(f"no table row starts with {first_cell!r}")
+    return table_row(CHAPTER, first_cell)
 
 
 def test_the_interval_shown_is_what_accuracy_interval_prints() -> None:
