@@ -16,6 +16,7 @@ import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 OVERRIDE_VARIABLE = "COURSE_REPOSITORY_URL"
 SNIPPET = Path("book") / "_generated" / "clone.md"
@@ -33,15 +34,15 @@ def https_address(remote: str) -> str | None:
     is printed on a public page.
     """
     remote = remote.strip()
-    if remote.startswith(("https://", "http://")):
-        scheme, rest = remote.split("://", 1)
-        host_and_path = rest.split("@", 1)[-1] if "@" in rest.split("/", 1)[0] else rest
-        address = f"{scheme}://{host_and_path}"
-    elif remote.startswith("ssh://"):
-        rest = remote[len("ssh://") :]
-        host_and_path = rest.split("@", 1)[-1]
-        host, _, path = host_and_path.partition("/")
-        address = f"https://{host.split(':', 1)[0]}/{path}"
+    if remote.startswith(("https://", "http://", "ssh://")):
+        parts = urlsplit(remote)  # its hostname and port leave any user:token@ out
+        if not parts.hostname:
+            return None
+        if parts.scheme == "ssh":  # the forge's web pages are https, on the default port
+            address = f"https://{parts.hostname}{parts.path}"
+        else:
+            port = f":{parts.port}" if parts.port else ""
+            address = f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
     elif "://" not in remote and (match := _SCP_LIKE.match(remote)) and "/" in match["path"]:
         address = f"https://{match['host']}/{match['path']}"
     else:
